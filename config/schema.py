@@ -1,0 +1,438 @@
+"""Typed, validated stage configuration: one schema for every stage file.
+
+Every model forbids unknown keys. Cross-field rules raise ``ValueError`` whose text starts with the
+catalogue id in brackets (``[rds-storage-backup] ...``); ``config.load_config`` turns them into one line
+per problem: ``[<id>] <field.path>: <value> — <fix>``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from config.sizing import instance_memory_gib
+
+Stage = Literal["dev", "staging", "prod"]
+Target = Literal["ecs", "eb", "eks"]
+UrlScheme = Literal["postgresql+asyncpg", "postgresql+psycopg", "postgresql"]
+
+# Placeholder used for offline synth when neither the stage file nor CDK_DEFAULT_ACCOUNT names an account.
+PLACEHOLDER_ACCOUNT = "000000000000"
+# Names that must never carry a plain value (plaintext-secrets).
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|(^|_)KEY($|_)|PRIVATE|CREDENTIAL|DATABASE_URL|REDIS_URL|DSN")
+# A plain value that embeds credentials: scheme://user:password@host.
+CREDENTIAL_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[a-z0-9._/-]+)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+ARN_REGION = re.compile(r"^arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{12}|):")
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Regions botocore knows about (read from its bundled endpoint data, no network)."""
+    import boto3
+
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in ("aws", "aws-cn", "aws-us-gov")
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class NetworkConfig(_Model):
+    cidr: str = "10.0.0.0/16"
+    availability_zones: list[str] = Field(min_length=2, max_length=3)
+    nat_gateways: int = Field(default=1, ge=0, le=3)
+    interface_endpoints: bool = True
+    flow_logs_retention_days: int = 90
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"[config] {value} is not a CloudWatch Logs retention; use one of {LOG_RETENTION_DAYS}")
+        return value
+
+    @model_validator(mode="after")
+    def _egress(self) -> NetworkConfig:
+        if self.nat_gateways == 0 and not self.interface_endpoints:
+            raise ValueError(
+                "[private-egress-for-pulls] nat_gateways=0 with interface_endpoints=false leaves private subnets "
+                "unable to pull images or read secrets; set nat_gateways >= 1 or interface_endpoints: true"
+            )
+        if self.nat_gateways > len(self.availability_zones):
+            raise ValueError(f"[config] nat_gateways={self.nat_gateways} exceeds the number of availability zones")
+        return self
+
+
+class HealthContract(_Model):
+    """What every target checks: load balancers and EB use liveness, only k8s readiness uses readiness."""
+
+    liveness_path: str = "/health"
+    readiness_path: str = "/ready"
+    port: int | None = Field(default=None, ge=1, le=65535, description="defaults to container_port")
+    matcher: str = "200"
+    interval_seconds: int = Field(default=15, ge=5, le=300)
+    timeout_seconds: int = Field(default=5, ge=2, le=120)
+    healthy_threshold: int = Field(default=2, ge=2, le=10)
+    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    boot_seconds: int = Field(default=60, ge=0, le=3600, description="worst-case time from start to /health 200")
+
+    @field_validator("liveness_path", "readiness_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or " " in value:
+            raise ValueError(f"[alb-health-check-path] {value!r} is not a URL path; use e.g. '/health'")
+        return value
+
+    @field_validator("matcher")
+    @classmethod
+    def _matcher(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", value):
+            raise ValueError(f"[alb-health-check-path] matcher {value!r} is not an HTTP code list; use e.g. '200'")
+        return value
+
+    @model_validator(mode="after")
+    def _shallow_vs_deep(self) -> HealthContract:
+        if self.liveness_path == self.readiness_path:
+            raise ValueError(
+                f"[deep-health-check] liveness_path and readiness_path are both {self.liveness_path!r}; load "
+                "balancers must use a shallow liveness path (e.g. /health) and only readiness the deep one (/ready)"
+            )
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError(
+                f"[alb-health-check-path] timeout_seconds={self.timeout_seconds} must be below "
+                f"interval_seconds={self.interval_seconds}"
+            )
+        return self
+
+
+class SecretRef(_Model):
+    """A setting whose value lives in Parameter Store as a SecureString created by the deploy."""
+
+    secret: Literal["generated", "database_url", "redis_url"]
+    length: int = Field(default=64, description="only for generated secrets")
+
+    @field_validator("length")
+    @classmethod
+    def _length(cls, value: int) -> int:
+        if value < 32:
+            raise ValueError(f"[secret-key-weak] length {value} is below 32 characters; use length: 64 (the default)")
+        if value > 1024:
+            raise ValueError(f"[config] length {value} is above 1024; use length: 64 (the default)")
+        return value
+
+
+SettingValue = Annotated[
+    Annotated[str, Tag("plain")] | Annotated[SecretRef, Tag("secret")],
+    Discriminator(lambda value: "secret" if isinstance(value, dict | SecretRef) else "plain"),
+]
+
+
+class DatabaseConfig(_Model):
+    engine_version: str = "17.6"
+    instance_class: str = "t4g.micro"
+    database_name: str = "app"
+    username: str = "app"
+    url_scheme: UrlScheme = "postgresql+asyncpg"
+    allocated_storage_gib: int = Field(default=20, ge=20, le=65536)
+    max_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
+    multi_az: bool = False
+    backup_retention_days: int = Field(default=7, le=35)
+    deletion_protection: bool = False
+    slow_query_ms: int = Field(default=1000, ge=0, le=60000, description="log_min_duration_statement")
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d+)(\.\d+)?", value)
+        if not match or int(match.group(1)) < 15:
+            raise ValueError(f"[config] PostgreSQL {value!r} is not supported; use a current major such as '17.6'")
+        return value
+
+    @field_validator("instance_class")
+    @classmethod
+    def _class(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
+            raise ValueError(f"[config] {value!r} is not an instance class; write it without 'db.', e.g. 't4g.micro'")
+        if instance_memory_gib(value) is None:
+            raise ValueError(f"[config] {value!r}: unknown size; use a t, m, r, x or z class such as 't4g.micro'")
+        return value
+
+    @field_validator("backup_retention_days")
+    @classmethod
+    def _backups(cls, value: int) -> int:
+        if value < 7:
+            raise ValueError(f"[rds-storage-backup] backups kept {value} days; keep at least 7")
+        return value
+
+    @model_validator(mode="after")
+    def _autoscaling(self) -> DatabaseConfig:
+        if self.max_allocated_storage_gib <= self.allocated_storage_gib:
+            raise ValueError(
+                f"[rds-storage-backup] max_allocated_storage_gib={self.max_allocated_storage_gib} must exceed "
+                f"allocated_storage_gib={self.allocated_storage_gib} so storage can autoscale"
+            )
+        return self
+
+    @property
+    def major_version(self) -> str:
+        return self.engine_version.split(".")[0]
+
+
+class CacheConfig(_Model):
+    node_type: str = "cache.t4g.micro"
+    engine_version: str = "7.1"
+    replicas: int = Field(default=0, ge=0, le=5, description="read replicas next to the primary")
+
+    @field_validator("node_type")
+    @classmethod
+    def _node(cls, value: str) -> str:
+        if not re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"[config] {value!r} is not a node type; use e.g. 'cache.t4g.micro'")
+        return value
+
+
+class AlarmsConfig(_Model):
+    """Alarms are a required decision: e-mail addresses, an existing topic, or an explicit 'none' reason."""
+
+    emails: list[str] = Field(default_factory=list)
+    topic_arn: str | None = None
+    none_reason: str | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                raise ValueError(f"[config] {email!r} is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _one_decision(self) -> AlarmsConfig:
+        chosen = [bool(self.emails), self.topic_arn is not None, self.none_reason is not None]
+        if sum(chosen) != 1:
+            raise ValueError(
+                "[alarm-5xx-misconfigured] choose exactly one of emails: [...], topic_arn: <SNS ARN> or "
+                "none_reason: <why nobody is notified>"
+            )
+        if self.none_reason is not None and len(self.none_reason) < 10:
+            raise ValueError("[alarm-5xx-misconfigured] none_reason must say why nobody is notified (10+ chars)")
+        return self
+
+
+class DomainConfig(_Model):
+    name: str
+    certificate_arn: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}", value):
+            raise ValueError(f"[config] {value!r} is not a DNS name")
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, value: str) -> str:
+        match = ARN_REGION.match(value)
+        if not match or match["service"] != "acm" or ":certificate/" not in value:
+            raise ValueError(f"[tls-certificate] {value!r} is not an ACM certificate ARN")
+        return value
+
+
+class AppConfig(_Model):
+    app: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    stage: Stage
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str
+    targets: list[Target] = Field(default_factory=list)
+    image: str
+    container_port: int = Field(default=8000, ge=1024, le=65535)
+    log_retention_days: int = 30
+    health: HealthContract = Field(default_factory=HealthContract)
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    network: NetworkConfig
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    alarms: AlarmsConfig
+    domain: DomainConfig | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in known_regions():
+            raise ValueError(f"[region-mismatch] {value!r} is not an AWS region; use e.g. 'eu-west-1'")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return NetworkConfig._retention(value)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: list[Target]) -> list[Target]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"[config] {value} lists a target twice")
+        not_yet = [target for target in value if target not in AVAILABLE_TARGETS]
+        if not_yet:
+            raise ValueError(f"[config] target {not_yet[0]!r} is not available in this version; remove it")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        match = ECR_IMAGE.match(value)
+        if not match:
+            raise ValueError(
+                "[ecr-pull-permission] not an ECR image URI; use "
+                "<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<immutable tag> or @sha256:<digest>"
+            )
+        if not match["tag"] and not match["digest"]:
+            raise ValueError("[ecr-pull-permission] image has no tag; pin an immutable tag (e.g. :1.4.2) or digest")
+        if match["tag"] == "latest":
+            raise ValueError("[ecr-pull-permission] tag 'latest' is mutable; pin an immutable tag or @sha256 digest")
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        for name, setting in value.items():
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise ValueError(f"[config] setting name {name!r} must be UPPER_SNAKE_CASE")
+            if isinstance(setting, str) and (SECRET_NAME.search(name) or CREDENTIAL_URL.match(setting)):
+                raise ValueError(
+                    f"[plaintext-secrets] {name} has a plain value that looks secret; write "
+                    f"{name}: {{secret: {_secret_kind_for(name)}}} so it lives in Parameter Store as a SecureString"
+                )
+            if name == "DATABASE_URL" and isinstance(setting, SecretRef) and setting.secret != "database_url":
+                raise ValueError(
+                    "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy"
+                )
+            if name == "REDIS_URL" and isinstance(setting, SecretRef) and setting.secret != "redis_url":
+                raise ValueError("[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> AppConfig:
+        problems: list[tuple[str, str]] = []
+        image = ECR_IMAGE.match(self.image)
+        if image and image["region"] != self.region:
+            problems.append(
+                (
+                    "image",
+                    f"[region-mismatch] image is in {image['region']}, stage is in {self.region}; "
+                    "replicate the repository to the stage region",
+                )
+            )
+        for zone in self.network.availability_zones:
+            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+                problems.append(
+                    (
+                        "network.availability_zones",
+                        f"[region-mismatch] {zone!r} is not a zone of {self.region}; use e.g. {self.region}a",
+                    )
+                )
+        for path, arn in (
+            ("alarms.topic_arn", self.alarms.topic_arn),
+            ("domain.certificate_arn", self.domain.certificate_arn if self.domain else None),
+        ):
+            match = ARN_REGION.match(arn) if arn else None
+            if arn and (not match or match["region"] != self.region):
+                found = match["region"] if match else "an unparsable ARN"
+                problems.append(
+                    (
+                        path,
+                        f"[region-mismatch] {arn} is in {found}, stage is in {self.region}; "
+                        "use a resource in the stage region",
+                    )
+                )
+        if self.stage == "prod":
+            if not self.database.deletion_protection:
+                problems.append(("database.deletion_protection", "[rds-storage-backup] prod requires true"))
+            if not self.database.multi_az:
+                problems.append(
+                    ("database.multi_az", "[rds-storage-backup] prod requires true (a standby in a second AZ)")
+                )
+            if self.cache.replicas < 1:
+                problems.append(
+                    ("cache.replicas", "[redis-auth-tls] prod requires >= 1 for a multi-AZ replication group")
+                )
+            if self.domain is None:
+                problems.append(
+                    ("domain", "[tls-certificate] prod refuses plain HTTP; set domain.name and domain.certificate_arn")
+                )
+            for name, setting in self.settings.items():
+                if isinstance(setting, str) and ("ORIGIN" in name or "CORS" in name) and "*" in setting:
+                    problems.append(
+                        (
+                            f"settings.{name}",
+                            f"[cors-wildcard] {setting!r} allows any origin in prod; "
+                            "list the allowed origins explicitly",
+                        )
+                    )
+        if problems:
+            raise ValueError("\n".join(f"@{path}@ {message}" for path, message in problems))
+        return self
+
+    # -- derived values, one place for every target -------------------------------------------------
+    @property
+    def health_port(self) -> int:
+        return self.health.port or self.container_port
+
+    def parameter_name(self, setting: str) -> str:
+        """SSM name of a secret setting: one schema, ``/<app>/<stage>/<NAME>``, read by every target."""
+        return f"/{self.app}/{self.stage}/{setting}"
+
+    @property
+    def plain_settings(self) -> dict[str, str]:
+        return {name: value for name, value in self.settings.items() if isinstance(value, str)}
+
+    @property
+    def secret_settings(self) -> dict[str, SecretRef]:
+        return {name: value for name, value in self.settings.items() if isinstance(value, SecretRef)}
+
+    def stack_name(self, purpose: str) -> str:
+        return f"{self.app}-{self.stage}-{purpose}"
+
+
+AVAILABLE_TARGETS: frozenset[str] = frozenset()
+
+
+def _secret_kind_for(name: str) -> str:
+    return {"DATABASE_URL": "database_url", "REDIS_URL": "redis_url"}.get(name, "generated")

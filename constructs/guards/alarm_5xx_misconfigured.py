@@ -1,0 +1,73 @@
+"""alarm-5xx-misconfigured: every alarm has dimensions, an action and treat-missing-data; required sets exist."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from config.schema import AppConfig
+from constructs.guards.framework import Finding, Resource, Tree
+
+# Resource type -> (namespace, metrics that must be alarmed). Targets add their own entries (ALB, ECS ...).
+REQUIRED_ALARMS: dict[str, tuple[str, frozenset[str]]] = {
+    "AWS::RDS::DBInstance": (
+        "AWS/RDS",
+        frozenset({"CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "FreeableMemory"}),
+    ),
+    "AWS::ElastiCache::ReplicationGroup": (
+        "AWS/ElastiCache",
+        frozenset({"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions"}),
+    ),
+}
+
+
+def _points_at(alarm: Resource, resource: Resource) -> bool:
+    """True when one of the alarm's dimension values references ``resource`` (Ref, possibly inside a Join)."""
+    ref = json.dumps({"Ref": resource.stack.get_logical_id(resource.node)})
+    return any(ref in json.dumps(d.get("value"), sort_keys=True) for d in alarm.props.get("dimensions") or [])
+
+
+class Alarm5xxMisconfigured:
+    """Compliant: every CloudWatch alarm has dimensions, at least one alarm action and an explicit
+    TreatMissingData; every resource type in REQUIRED_ALARMS has an alarm on each required metric."""
+
+    id = "alarm-5xx-misconfigured"
+
+    def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
+        alarms = tree.of_type("AWS::CloudWatch::Alarm")
+        for alarm in alarms:
+            props = alarm.props
+            if not props.get("dimensions") and not props.get("metrics"):
+                yield Finding(
+                    self.id,
+                    alarm.path,
+                    f"{props.get('metricName')} without dimensions",
+                    "alarm on a metric of a specific resource (metric_* helpers set dimensions)",
+                )
+            if not props.get("alarmActions"):
+                yield Finding(self.id, alarm.path, "no alarm action", "add_alarm_action(SnsAction(stage topic))")
+            if not props.get("treatMissingData"):
+                yield Finding(
+                    self.id,
+                    alarm.path,
+                    "TreatMissingData not set",
+                    "set treat_missing_data explicitly (notBreaching for traffic metrics)",
+                )
+        for resource_type, (namespace, required) in REQUIRED_ALARMS.items():
+            for resource in tree.of_type(resource_type):
+                present = {
+                    a.props.get("metricName")
+                    for a in alarms
+                    if a.props.get("namespace") == namespace and _points_at(a, resource)
+                }
+                missing = sorted(required - present)
+                if missing:
+                    yield Finding(
+                        self.id,
+                        resource.path,
+                        f"no alarm on {', '.join(missing)}",
+                        "create the alarms with constructs.alarms.add_alarm (the construct's metric_*)",
+                    )
+
+
+RULE = Alarm5xxMisconfigured()

@@ -1,0 +1,197 @@
+"""Guard framework: rules run over the whole construct tree at synth and refuse with ``[<id>] ...``.
+
+A rule is a class with a catalogue ``id`` and ``check(tree, config)`` yielding ``Finding``s. ``GuardValidation``
+is added to the App with ``node.add_validation``, so ``cdk synth`` and ``app.synth()`` in tests both fail.
+Every CloudFormation resource is resolved once per synth into ``tree.resources`` (camelCase L1 properties,
+tokens resolved to intrinsics), which is what rules look at: a raw ``Cfn*`` resource added by hand is seen too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import jsii
+from aws_cdk import App, CfnResource, Stack
+from constructs import IConstruct, IValidation
+
+from config.schema import AppConfig
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    path: str
+    value: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.path}: {self.value} — {self.fix}"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One CloudFormation resource of the app, as it will be written to its template."""
+
+    path: str
+    type: str
+    props: dict[str, Any]
+    raw: Mapping[str, Any]
+    node: CfnResource
+    stack: Stack
+
+    def get(self, *keys: str, default: Any = None) -> Any:
+        value: Any = self.props
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return default
+            value = value[key]
+        return value
+
+
+class Tree:
+    """The resolved resources and stacks of an app, built once per validation run."""
+
+    def __init__(self, app: App) -> None:
+        self.stacks: list[Stack] = [c for c in app.node.find_all() if isinstance(c, Stack)]
+        self.resources: list[Resource] = []
+        for construct in app.node.find_all():
+            if isinstance(construct, CfnResource):
+                stack = Stack.of(construct)
+                raw = construct._cfn_properties or {}
+                props = stack.resolve(raw) or {}
+                self.resources.append(
+                    Resource(construct.node.path, construct.cfn_resource_type, props, raw, construct, stack)
+                )
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for r in self.resources if r.type in types]
+
+
+class Rule(Protocol):
+    id: ClassVar[str]
+
+    def check(self, tree: Tree, config: AppConfig) -> Iterable[Finding]: ...
+
+
+@jsii.implements(IValidation)
+class GuardValidation:
+    """Runs every rule once over the tree; each finding becomes one validation error line."""
+
+    def __init__(self, app: App, config: AppConfig, rules: Iterable[Rule]) -> None:
+        self._app, self._config, self._rules = app, config, list(rules)
+
+    def validate(self) -> list[str]:
+        tree = Tree(self._app)
+        return [str(finding) for rule in self._rules for finding in rule.check(tree, self._config)]
+
+
+# -- helpers shared by rules ----------------------------------------------------------------------------------
+
+
+def is_literal(value: Any) -> bool:
+    """True for a plain string/number, false for an intrinsic (Ref, GetAtt, Join ...)."""
+    return isinstance(value, str | int | float | bool)
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every literal string inside a resolved property tree (intrinsic functions included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def compact(value: Any) -> str:
+    """A short readable rendering of a value for messages."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """A plain environment variable some compute resource will receive."""
+
+    resource: Resource
+    where: str
+    name: str
+    value: Any
+
+
+def _ecs_env(resource: Resource) -> Iterator[EnvVar]:
+    for index, container in enumerate(resource.get("containerDefinitions", default=[]) or []):
+        for item in container.get("environment", []) or []:
+            yield EnvVar(resource, f"containerDefinitions[{index}].environment", item.get("name"), item.get("value"))
+
+
+def _lambda_env(resource: Resource) -> Iterator[EnvVar]:
+    for name, value in (resource.get("environment", "variables", default={}) or {}).items():
+        yield EnvVar(resource, "environment.variables", name, value)
+
+
+EB_PLAIN_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+
+
+def _eb_env(resource: Resource) -> Iterator[EnvVar]:
+    for option in resource.get("optionSettings", default=[]) or []:
+        if option.get("namespace") == EB_PLAIN_NAMESPACE:
+            yield EnvVar(resource, EB_PLAIN_NAMESPACE, option.get("optionName"), option.get("value"))
+
+
+ENV_READERS: dict[str, Callable[[Resource], Iterator[EnvVar]]] = {
+    "AWS::ECS::TaskDefinition": _ecs_env,
+    "AWS::Lambda::Function": _lambda_env,
+    "AWS::ElasticBeanstalk::Environment": _eb_env,
+    "AWS::ElasticBeanstalk::ConfigurationTemplate": _eb_env,
+}
+
+
+def plain_env(tree: Tree) -> Iterator[EnvVar]:
+    """Plain (non-secret) environment of every compute resource the app defines. Targets that deliver
+    settings another way (k8s ConfigMaps) extend ``ENV_READERS``."""
+    for resource in tree.resources:
+        reader = ENV_READERS.get(resource.type)
+        if reader:
+            yield from reader(resource)
+
+
+def port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
+    """The literal (from, to) port range of an SG rule; all traffic is (0, 65535); None when unresolved."""
+    if str(rule.get("ipProtocol")) in ("-1", "all"):
+        return 0, 65535
+    low, high = rule.get("fromPort"), rule.get("toPort", rule.get("fromPort"))
+    if isinstance(low, int) and isinstance(high, int):
+        return (low, high) if low >= 0 else (0, 65535)
+    return None
+
+
+def ingress_rules(tree: Tree) -> Iterator[tuple[Resource, dict[str, Any]]]:
+    """Every ingress rule: standalone ``SecurityGroupIngress`` resources and inline rules of security groups."""
+    for resource in tree.of_type("AWS::EC2::SecurityGroupIngress"):
+        yield resource, resource.props
+    for resource in tree.of_type("AWS::EC2::SecurityGroup"):
+        for rule in resource.get("securityGroupIngress", default=[]) or []:
+            yield resource, rule
+
+
+def same_ref(a: Any, b: Any) -> bool:
+    return bool(a) and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def logical_ref(resource: Resource) -> dict[str, str]:
+    """``{"Ref": <logical id>}`` of a resource, as other props in its own stack refer to it."""
+    return {"Ref": resource.stack.get_logical_id(resource.node)}
+
+
+WORLD = re.compile(r"^(0\.0\.0\.0/0|::/0)$")
+
+
+def is_construct_in(construct: IConstruct, scope: IConstruct) -> bool:
+    return construct.node.path == scope.node.path or construct.node.path.startswith(scope.node.path + "/")

@@ -1,0 +1,61 @@
+"""Command line entry point: ``python -m report [--out DIR] [--base DIR] [--k8s DIR] [CDK_OUT_DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from report.assembly import AssemblyError, load_assembly, load_k8s
+from report.extract import build_report
+from report.render import render_json, render_markdown
+
+DEFAULT_K8S = Path("k8s/dist")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m report",
+        description="Write REVIEW.md and review.json (a reviewer's summary of the synthesized templates).",
+    )
+    parser.add_argument(
+        "cdk_out", nargs="?", type=Path, default=Path("cdk.out"), metavar="CDK_OUT_DIR", help="default: cdk.out"
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: CDK_OUT_DIR)")
+    parser.add_argument("--base", type=Path, metavar="DIR", help="base cloud assembly to compare stateful logical IDs")
+    parser.add_argument(
+        "--k8s", type=Path, metavar="DIR", help=f"Kubernetes manifests (default: {DEFAULT_K8S} if present)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the review files; return the process exit code."""
+    args = parse_args(argv)
+    try:
+        stacks = load_assembly(args.cdk_out)
+        base = None
+        if args.base is not None:
+            if not (args.base / "manifest.json").is_file():
+                raise AssemblyError(f"no base cloud assembly at {args.base}")
+            base = load_assembly(args.base)
+        k8s_dir = args.k8s if args.k8s is not None else (DEFAULT_K8S if DEFAULT_K8S.is_dir() else None)
+        if k8s_dir is not None and not k8s_dir.is_dir():
+            raise AssemblyError(f"no Kubernetes manifests at {k8s_dir}")
+        k8s = load_k8s(k8s_dir) if k8s_dir is not None else []
+    except AssemblyError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    report = build_report(stacks, k8s, base)
+    out = args.out if args.out is not None else args.cdk_out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "REVIEW.md").write_text(render_markdown(report), encoding="utf-8")
+    (out / "review.json").write_text(render_json(report), encoding="utf-8")
+    print(f"report: wrote {out / 'REVIEW.md'} and {out / 'review.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

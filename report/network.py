@@ -1,0 +1,104 @@
+"""Reachability: who can reach what, from security group rules (standalone and inline).
+
+Ingress rules yield ``peer -> group`` edges (CIDR, prefix list or security group peers); egress rules
+yield ``group -> peer`` edges for security group and prefix-list peers only (CIDR egress, typically
+"allow all outbound", is not a reachability concern). ``0.0.0.0/0`` / ``::/0`` ingress is flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from report.assembly import Stack
+from report.intrinsics import as_list, fmt
+from report.resolve import Resolver
+
+INTERNET = ("0.0.0.0/0", "::/0")
+PROTOCOLS = {"-1": "all", "1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6"}
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """One allowed network path: ``source`` may reach ``destination`` on ``protocol``/``ports``."""
+
+    source: str
+    destination: str
+    protocol: str
+    ports: str
+    direction: str
+    stack: str
+    rule: str
+    description: str
+    internet: bool
+
+
+def _rules(stack: Stack) -> Iterator[tuple[str, Any, Mapping[str, Any], str]]:
+    """``(direction, group reference, rule, rule id)`` for standalone and inline security group rules."""
+    for logical_id, properties in stack.of_type("AWS::EC2::SecurityGroupIngress"):
+        yield "ingress", properties.get("GroupId", properties.get("GroupName")), properties, logical_id
+    for logical_id, properties in stack.of_type("AWS::EC2::SecurityGroupEgress"):
+        yield "egress", properties.get("GroupId"), properties, logical_id
+    for logical_id, properties in stack.of_type("AWS::EC2::SecurityGroup"):
+        for direction, key in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
+            for rule in as_list(properties.get(key)):
+                if isinstance(rule, dict):
+                    yield direction, {"Ref": logical_id}, rule, f"{logical_id} (inline)"
+
+
+def _ports(rule: Mapping[str, Any], protocol: str, resolver: Resolver, stack: Stack) -> str:
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    if protocol == "all" or (low is None and high is None) or low == -1:
+        return "all"
+    if high is None or low == high:
+        return resolver.display(low, stack)
+    if low is None:
+        return resolver.display(high, stack)
+    if protocol.startswith("icmp"):
+        return f"type {fmt(low)} code {'all' if high == -1 else fmt(high)}"
+    return f"{resolver.display(low, stack)}-{resolver.display(high, stack)}"
+
+
+def _edge(
+    direction: str, group: Any, rule: Mapping[str, Any], stack: Stack, rule_id: str, resolver: Resolver
+) -> Edge | None:
+    peers: tuple[str, ...]
+    if direction == "ingress":
+        peers = ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourceSecurityGroupName", "SourcePrefixListId")
+    else:  # CIDR egress (typically "allow all outbound") is not a reachability concern of this report
+        peers = ("DestinationSecurityGroupId", "DestinationPrefixListId")
+    peer_key = next((key for key in peers if key in rule), None)
+    if peer_key is None:
+        return None
+    if "SecurityGroup" in peer_key:
+        peer = resolver.security_group(rule[peer_key], stack)
+    else:
+        peer = resolver.display(rule[peer_key], stack)
+    owner = resolver.security_group(group, stack)
+    raw_protocol = fmt(rule.get("IpProtocol", "-1")).lower()
+    protocol = PROTOCOLS.get(raw_protocol, raw_protocol)
+    source, destination = (peer, owner) if direction == "ingress" else (owner, peer)
+    return Edge(
+        source=source,
+        destination=destination,
+        protocol=protocol,
+        ports=_ports(rule, protocol, resolver, stack),
+        direction=direction,
+        stack=stack.name,
+        rule=rule_id,
+        description=fmt(rule.get("Description")),
+        internet=direction == "ingress" and peer in INTERNET,
+    )
+
+
+def extract_reachability(stacks: Sequence[Stack], resolver: Resolver | None = None) -> list[Edge]:
+    """Security-group-to-security-group edges plus every CIDR / prefix-list ingress."""
+    resolver = resolver or Resolver(stacks)
+    edges = {
+        edge
+        for stack in stacks
+        for direction, group, rule, rule_id in _rules(stack)
+        if (edge := _edge(direction, group, rule, stack, rule_id, resolver)) is not None
+    }
+    return sorted(edges)

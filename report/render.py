@@ -1,0 +1,278 @@
+"""Rendering of a :class:`~report.extract.Report` as Markdown (``REVIEW.md``) and JSON (``review.json``).
+
+Both renderings are deterministic: the report is already sorted, JSON keys are sorted and asset
+hashes are scrubbed from the final text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+
+from report.alarms import COMPARISONS
+from report.extract import Alarm, Edge, Report, summarize
+from report.intrinsics import scrub
+
+NONE = "—"
+
+
+def code(text: str) -> str:
+    """``text`` as an inline code span that is safe inside a Markdown table cell."""
+    if not text:
+        return NONE
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def codes(items: Iterable[str]) -> str:
+    """Several values as comma-separated code spans."""
+    return ", ".join(code(item) for item in items) or NONE
+
+
+def plain(text: str) -> str:
+    """Free text made safe for a Markdown table cell."""
+    if not text:
+        return NONE
+    escaped = re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+    return escaped.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def flags(items: Iterable[str]) -> str:
+    """Review findings in bold ("" when there are none)."""
+    return ", ".join(f"**{plain(item)}**" for item in items)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A GitHub-flavoured Markdown table (or a placeholder line when there are no rows)."""
+    body = [f"| {' | '.join(row)} |" for row in rows]
+    if not body:
+        return ["_None found._"]
+    return [f"| {' | '.join(headers)} |", f"|{'|'.join('---' for _ in headers)}|", *body]
+
+
+def mermaid(edges: Sequence[Edge]) -> list[str]:
+    """A Mermaid ``flowchart LR`` of the reachability edges; internet-facing sources are highlighted."""
+    ids: dict[str, str] = {}
+    for name in sorted({edge.source for edge in edges} | {edge.destination for edge in edges}):
+        base = "n_" + (re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "node")
+        node_id, suffix = base, 2
+        while node_id in ids.values():
+            node_id, suffix = f"{base}_{suffix}", suffix + 1
+        ids[name] = node_id
+    lines = ["```mermaid", "flowchart LR"]
+    lines += [f'  {node_id}["{_label(name)}"]' for name, node_id in ids.items()]
+    links = sorted({(ids[edge.source], _link_label(edge), ids[edge.destination]) for edge in edges})
+    lines += [f'  {source} -->|"{label}"| {destination}' for source, label, destination in links]
+    internet = sorted({ids[edge.source] for edge in edges if edge.internet})
+    if internet:
+        lines += ["  classDef internet fill:#fdd,stroke:#c00", f"  class {','.join(internet)} internet"]
+    return [*lines, "```"]
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def _link_label(edge: Edge) -> str:
+    return _label(edge.protocol if edge.ports == "all" and edge.protocol == "all" else f"{edge.protocol} {edge.ports}")
+
+
+def _summary(report: Report) -> list[str]:
+    counts = summarize(report)
+    lines = [
+        f"- **{counts['stacks']}** stacks, **{counts['resources']}** resources",
+        f"- **{counts['reachability_edges']}** reachability edges, "
+        f"**{counts['internet_facing_ingress']}** internet-facing ingress rules",
+        f"- **{counts['secret_settings']}** secret settings, "
+        f"**{counts['secret_settings_consumer_cannot_read']}** whose consumer has no IAM read grant",
+        f"- **{counts['health_checks']}** health checks",
+        f"- **{counts['alarms']}** alarms, **{counts['alarms_without_actions']}** without actions, "
+        f"**{counts['alarms_without_dimensions']}** without dimensions",
+        f"- **{counts['iam_principals']}** IAM principals, **{counts['wildcard_iam_statements']}** wildcard statements",
+        f"- **{counts['stateful_resources']}** stateful resources",
+    ]
+    if report.compared_to_base:
+        lines[-1] += (
+            f", **{counts['stateful_added']}** added and "
+            f"**{counts['stateful_replaced_or_removed']}** would be replaced/removed compared to the base"
+        )
+    return lines
+
+
+def _stacks(report: Report) -> list[str]:
+    lines = table(
+        ["Stack", "CloudFormation name", "Account", "Region", "Resources"],
+        ([plain(s.name), code(s.stack_name), code(s.account), code(s.region), str(s.resources)] for s in report.stacks),
+    )
+    per_type = [[plain(s.name), code(kind), str(count)] for s in report.stacks for kind, count in s.types.items()]
+    return [*lines, "", "Resources per type:", "", *table(["Stack", "Type", "Count"], per_type)]
+
+
+def _reachability(report: Report) -> list[str]:
+    rows = (
+        [
+            code(e.source),
+            code(e.destination),
+            code(e.protocol),
+            code(e.ports),
+            e.direction,
+            plain(e.stack),
+            code(e.rule),
+            plain(e.description),
+            flags(["internet-facing"] if e.internet else []),
+        ]
+        for e in report.reachability
+    )
+    headers = [
+        "Source",
+        "Destination",
+        "Protocol",
+        "Ports",
+        "Direction",
+        "Rule owner stack",
+        "Rule",
+        "Description",
+        "Flags",
+    ]
+    lines = table(headers, rows)
+    return [*lines, "", *mermaid(report.reachability)] if report.reachability else lines
+
+
+def _secrets(report: Report) -> list[str]:
+    can_read = {True: "yes", False: "**no**", None: "?"}
+    rows = (
+        [
+            code(u.target),
+            plain(u.stack),
+            u.source,
+            code(u.setting),
+            code(u.reference),
+            u.store,
+            code(u.consumer),
+            codes(u.readers),
+            can_read[u.consumer_can_read],
+        ]
+        for u in report.secrets
+    )
+    headers = ["Target", "Stack", "Via", "Setting", "Parameter / secret", "Store", "Consumer", "Readable by (IAM)"]
+    return table([*headers, "Consumer can read"], rows)
+
+
+def _health_checks(report: Report) -> list[str]:
+    rows = (
+        [
+            code(h.target),
+            plain(h.stack),
+            h.kind,
+            code(h.check),
+            code(h.port),
+            code(h.protocol),
+            code(h.matcher),
+            code(h.interval),
+            code(h.timeout),
+            f"{h.healthy or NONE} / {h.unhealthy or NONE}",
+            code(h.grace),
+        ]
+        for h in report.health_checks
+    )
+    headers = ["Target", "Stack", "Kind", "Check", "Port", "Protocol", "Matcher", "Interval", "Timeout"]
+    return table([*headers, "Healthy / unhealthy", "Grace"], rows)
+
+
+def _alarms(report: Report) -> list[str]:
+    rows = (
+        [
+            code(a.name),
+            plain(a.stack),
+            code(f"{a.namespace} {a.metric}".strip()),
+            codes(a.dimensions),
+            code(_condition(a)),
+            code(a.treat_missing_data),
+            codes(a.actions),
+            flags(a.flags),
+        ]
+        for a in report.alarms
+    )
+    return table(["Alarm", "Stack", "Metric", "Dimensions", "Condition", "Missing data", "Actions", "Flags"], rows)
+
+
+def _condition(alarm: Alarm) -> str:
+    comparison = COMPARISONS.get(alarm.comparison, alarm.comparison)
+    return f"{alarm.statistic} {comparison} {alarm.threshold} for {alarm.evaluation_periods} x {alarm.period}"
+
+
+def _iam(report: Report) -> list[str]:
+    rows = (
+        [
+            code(p.role),
+            plain(p.stack),
+            codes(p.assumed_by),
+            codes(p.managed_policies),
+            codes(p.actions),
+            flags(sorted({flag for s in p.statements for flag in s.wildcards})),
+        ]
+        for p in report.iam
+    )
+    lines = table(["Principal", "Stack", "Assumed by", "Managed policies", "Allowed actions", "Wildcards"], rows)
+    wildcard_rows = [
+        [code(p.role), plain(p.stack), code(s.policy), codes(s.actions), codes(s.resources), flags(s.wildcards)]
+        for p in report.iam
+        for s in p.statements
+        if s.wildcards
+    ]
+    headers = ["Principal", "Stack", "Policy", "Actions", "Resources", "Why"]
+    return [*lines, "", "### Wildcard statements", "", *table(headers, wildcard_rows)]
+
+
+def _stateful(report: Report) -> list[str]:
+    headers = ["Stack", "Logical ID", "Type", "DeletionPolicy", "UpdateReplacePolicy"]
+    rows = []
+    for r in report.stateful:
+        row = [plain(r.stack), code(r.logical_id), code(r.type), code(r.deletion_policy), code(r.update_replace_policy)]
+        if report.compared_to_base:
+            row.append(flags([r.change]) if r.change not in ("unchanged", "") else r.change)
+        rows.append(row)
+    return table([*headers, "Change vs base"] if report.compared_to_base else headers, rows)
+
+
+def render_markdown(report: Report) -> str:
+    """The full ``REVIEW.md`` text."""
+    sections = [
+        ("Stacks", _stacks),
+        ("Reachability", _reachability),
+        ("Secrets", _secrets),
+        ("Health checks", _health_checks),
+        ("Alarms", _alarms),
+        ("IAM", _iam),
+        ("Stateful resources", _stateful),
+    ]
+    lines = [
+        "# Infrastructure review",
+        "",
+        "Generated by `python -m report` from the synthesized templates; do not edit by hand.",
+        "",
+        "## Summary",
+        "",
+        *_summary(report),
+    ]
+    for title, render in sections:
+        lines += ["", f"## {title}", "", *render(report)]
+    return scrub("\n".join(lines) + "\n")
+
+
+def render_json(report: Report) -> str:
+    """The full ``review.json`` text: summary plus every section as lists of objects."""
+    payload = {
+        "summary": summarize(report),
+        "compared_to_base": report.compared_to_base,
+        "stacks": [asdict(item) for item in report.stacks],
+        "reachability": [asdict(item) for item in report.reachability],
+        "secrets": [asdict(item) for item in report.secrets],
+        "health_checks": [asdict(item) for item in report.health_checks],
+        "alarms": [asdict(item) for item in report.alarms],
+        "iam": [asdict(item) for item in report.iam],
+        "stateful": [asdict(item) for item in report.stateful],
+    }
+    return scrub(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,0 +1,45 @@
+"""build_stacks(app, config): every stack of one stage, with typed handles for wiring and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+
+from config.schema import AppConfig
+from stacks.data import DataStack
+from stacks.network import NetworkStack
+
+
+@dataclass(frozen=True)
+class Stacks:
+    network: NetworkStack
+    data: DataStack
+
+    def all(self) -> list[cdk.Stack]:
+        return [self.network, self.data]
+
+
+def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
+    """One environment (account + region from the stage file) for every stack of the stage."""
+    env = cdk.Environment(account=config.account, region=config.region)
+    network = NetworkStack(
+        app,
+        config.stack_name("network"),
+        config=config,
+        env=env,
+        description=f"{config.app} {config.stage}: VPC, endpoints, flow logs",
+    )
+    data = DataStack(
+        app,
+        config.stack_name("data"),
+        config=config,
+        vpc=network.vpc,
+        env=env,
+        description=f"{config.app} {config.stage}: PostgreSQL, Redis, secrets, alarms (stateful)",
+    )
+    stacks = Stacks(network=network, data=data)
+    for stack in stacks.all():
+        cdk.Tags.of(stack).add("app", config.app)
+        cdk.Tags.of(stack).add("stage", config.stage)
+    return stacks

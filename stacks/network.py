@@ -1,0 +1,19 @@
+"""NetworkStack: the stage's VPC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from config.schema import AppConfig
+from constructs.network import Network
+
+
+class NetworkStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.network = Network(self, "Network", config=config.network)
+        self.vpc = self.network.vpc
+        CfnOutput(self, "VpcId", value=self.vpc.vpc_id)

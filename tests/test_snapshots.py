@@ -1,0 +1,31 @@
+"""One reviewed JSON snapshot per stack per stage (asset hashes scrubbed). Re-record with `make snapshots`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from tests.conftest import STAGES, synthesized
+
+ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def scrub(template: dict[str, Any]) -> Any:
+    """Asset hashes change with any byte of an asset; the reviewable content is everything else."""
+    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+
+
+@pytest.fixture
+def snapshot_json(snapshot):  # type: ignore[no-untyped-def]
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("purpose", ["network", "data"])
+def test_template_snapshot(stage: str, purpose: str, snapshot_json) -> None:  # type: ignore[no-untyped-def]
+    s = synthesized(stage)
+    assert scrub(s.template(getattr(s.stacks, purpose))) == snapshot_json
