@@ -275,6 +275,71 @@ class DomainConfig(_Model):
         return value
 
 
+# Valid Fargate task sizes: cpu units -> allowed memory MiB (fargate-memory-oom).
+FARGATE_SIZES: dict[int, range] = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+    8192: range(16384, 61441, 4096),
+    16384: range(32768, 122881, 8192),
+}
+
+
+class ServerConfig(_Model):
+    """How the app server runs inside each container/instance; read by every target and by the guards."""
+
+    workers: int = Field(default=2, ge=1, le=32, description="worker processes per container")
+    keep_alive_seconds: int = Field(default=75, ge=5, le=4000, description="app server keep-alive (e.g. uvicorn)")
+    db_pool_size: int = Field(default=5, ge=1, le=100, description="SQLAlchemy pool_size per worker")
+    db_max_overflow: int = Field(default=5, ge=0, le=100, description="SQLAlchemy max_overflow per worker")
+
+    @property
+    def connections_per_unit(self) -> int:
+        return self.workers * (self.db_pool_size + self.db_max_overflow)
+
+
+class LoadBalancerConfig(_Model):
+    allowed_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+    idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", cidr):
+                raise ValueError(f"[config] {cidr!r} is not an IPv4 CIDR such as 203.0.113.0/24")
+        return value
+
+
+class EcsConfig(_Model):
+    cpu: int = 512
+    memory_mib: int = 1024
+    min_tasks: int = Field(default=2, ge=1, le=100)
+    max_tasks: int = Field(default=4, ge=1, le=200)
+    cpu_target_percent: int = Field(default=60, ge=10, le=90)
+    requests_per_target: int = Field(default=500, ge=1, description="per minute, for request-count scaling")
+    exec_enabled: bool = False
+    migration_command: list[str] = Field(default_factory=lambda: ["alembic", "upgrade", "head"], min_length=1)
+
+    @model_validator(mode="after")
+    def _size(self) -> EcsConfig:
+        allowed = FARGATE_SIZES.get(self.cpu)
+        if allowed is None:
+            raise ValueError(
+                f"[fargate-memory-oom] cpu={self.cpu} is not a Fargate size; use one of {list(FARGATE_SIZES)}"
+            )
+        if self.memory_mib not in allowed:
+            raise ValueError(
+                f"[fargate-memory-oom] memory_mib={self.memory_mib} is not valid with cpu={self.cpu}; use "
+                f"{allowed.start}..{allowed.stop - 1} in steps of {allowed.step}"
+            )
+        if self.max_tasks < self.min_tasks:
+            raise ValueError(f"[config] max_tasks={self.max_tasks} is below min_tasks={self.min_tasks}")
+        return self
+
+
 class AppConfig(_Model):
     app: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
     stage: Stage
@@ -291,6 +356,9 @@ class AppConfig(_Model):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     alarms: AlarmsConfig
     domain: DomainConfig | None = None
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    ecs: EcsConfig = Field(default_factory=EcsConfig)
 
     @field_validator("region")
     @classmethod
@@ -382,6 +450,14 @@ class AppConfig(_Model):
                         "use a resource in the stage region",
                     )
                 )
+        if self.load_balancer.idle_timeout_seconds >= self.server.keep_alive_seconds:
+            problems.append(
+                (
+                    "load_balancer.idle_timeout_seconds",
+                    f"[alb-keepalive-502] must be below server.keep_alive_seconds={self.server.keep_alive_seconds} "
+                    "or the ALB reuses connections the app already closed (sporadic 502)",
+                )
+            )
         if self.stage == "prod":
             if not self.database.deletion_protection:
                 problems.append(("database.deletion_protection", "[rds-storage-backup] prod requires true"))
@@ -431,7 +507,7 @@ class AppConfig(_Model):
         return f"{self.app}-{self.stage}-{purpose}"
 
 
-AVAILABLE_TARGETS: frozenset[str] = frozenset()
+AVAILABLE_TARGETS: frozenset[str] = frozenset({"ecs"})
 
 
 def _secret_kind_for(name: str) -> str:

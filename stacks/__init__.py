@@ -8,6 +8,7 @@ import aws_cdk as cdk
 
 from config.schema import AppConfig
 from stacks.data import DataStack
+from stacks.ecs import EcsStack
 from stacks.network import NetworkStack
 
 
@@ -15,9 +16,10 @@ from stacks.network import NetworkStack
 class Stacks:
     network: NetworkStack
     data: DataStack
+    ecs: EcsStack | None = None
 
     def all(self) -> list[cdk.Stack]:
-        return [self.network, self.data]
+        return [s for s in (self.network, self.data, self.ecs) if s is not None]
 
 
 def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
@@ -38,7 +40,18 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
         env=env,
         description=f"{config.app} {config.stage}: PostgreSQL, Redis, secrets, alarms (stateful)",
     )
-    stacks = Stacks(network=network, data=data)
+    ecs = None
+    if "ecs" in config.targets:
+        ecs = EcsStack(
+            app,
+            config.stack_name("ecs"),
+            config=config,
+            vpc=network.vpc,
+            data=data,
+            env=env,
+            description=f"{config.app} {config.stage}: ECS Fargate service behind an ALB",
+        )
+    stacks = Stacks(network=network, data=data, ecs=ecs)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("app", config.app)
         cdk.Tags.of(stack).add("stage", config.stage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
@@ -17,3 +17,5 @@ class NetworkStack(Stack):
         self.network = Network(self, "Network", config=config.network)
         self.vpc = self.network.vpc
         CfnOutput(self, "VpcId", value=self.vpc.vpc_id)
+        app_subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
+        CfnOutput(self, "AppSubnetIds", value=",".join(app_subnets), description="where tasks and one-off tasks run")

@@ -85,7 +85,7 @@ def test_every_owned_id_has_a_rule() -> None:
 
 def test_real_stages_pass_every_guard_and_nag(dev: Synthesized, prod: Synthesized) -> None:
     # The session fixtures synthesized with guards + cdk-nag; getting here means zero refusals.
-    assert {s.stack_name for s in dev.stacks.all()} == {"shop-dev-network", "shop-dev-data"}
+    assert {s.stack_name for s in dev.stacks.all()} == {"shop-dev-network", "shop-dev-data", "shop-dev-ecs"}
     assert prod.assembly.get_stack_by_name("shop-prod-data").template
 
 

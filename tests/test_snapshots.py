@@ -25,7 +25,7 @@ def snapshot_json(snapshot):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("purpose", ["network", "data"])
+@pytest.mark.parametrize("purpose", ["network", "data", "ecs"])
 def test_template_snapshot(stage: str, purpose: str, snapshot_json) -> None:  # type: ignore[no-untyped-def]
     s = synthesized(stage)
     assert scrub(s.template(getattr(s.stacks, purpose))) == snapshot_json

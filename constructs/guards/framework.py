@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import jsii
-from aws_cdk import App, CfnResource, Stack
+from aws_cdk import App, CfnResource, Stack, aws_iam as iam
 from constructs import IConstruct, IValidation
 
 from config.schema import AppConfig
+from constructs.compute_target import ComputeTarget
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,30 @@ class Tree:
                     Resource(construct.node.path, construct.cfn_resource_type, props, raw, construct, stack)
                 )
 
+        self.targets: list[ComputeTarget] = [c for c in app.node.find_all() if isinstance(c, ComputeTarget)]
+
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources if r.type in types]
+
+    def resource_for(self, construct: IConstruct | None) -> Resource | None:
+        path = construct.node.path if construct is not None else None
+        return next((r for r in self.resources if r.path == path), None)
+
+    def in_stack_of(self, construct: IConstruct, *types: str) -> list[Resource]:
+        stack = Stack.of(construct)
+        return [r for r in self.resources if r.stack is stack and (not types or r.type in types)]
+
+    def statements_of(self, role: Any) -> list[dict[str, Any]]:
+        """Allow statements of every policy attached to ``role`` (inline on the role or AWS::IAM::Policy)."""
+        statements: list[dict[str, Any]] = []
+        for resource in self.of_type("AWS::IAM::Policy"):
+            if resource.stack.resolve(role.role_name) in (resource.props.get("roles") or []):
+                statements.extend(resource.get("policyDocument", "Statement", default=[]))
+        for resource in self.of_type("AWS::IAM::Role"):
+            if isinstance(resource.node, iam.CfnRole) and resource.node.attr_arn == role.role_arn:
+                for policy in resource.props.get("policies") or []:
+                    statements.extend(policy.get("policyDocument", {}).get("Statement", []))
+        return [s for s in statements if s.get("Effect") == "Allow"]
 
 
 class Rule(Protocol):
@@ -158,6 +181,54 @@ def plain_env(tree: Tree) -> Iterator[EnvVar]:
     settings another way (k8s ConfigMaps) extend ``ENV_READERS``."""
     for resource in tree.resources:
         reader = ENV_READERS.get(resource.type)
+        if reader:
+            yield from reader(resource)
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def resources_of(statement: dict[str, Any]) -> list[str]:
+    """The statement's resources, each flattened to one string (tokens of a Join become their parts)."""
+    resources = statement.get("Resource", [])
+    items = resources if isinstance(resources, list) else [resources]
+    return ["".join(strings(item)) for item in items]
+
+
+def allows(statements: list[dict[str, Any]], action: str, resource_fragment: str = "") -> bool:
+    """True when some statement allows ``action`` (exact or service wildcard) on a resource containing the fragment."""
+    service = action.split(":")[0]
+    for statement in statements:
+        if any(a in (action, f"{service}:*", "*") for a in actions_of(statement)) and any(
+            resource_fragment in r or r == "*" for r in resources_of(statement)
+        ):
+            return True
+    return False
+
+
+# Settings delivered as secrets: name -> reference (parameter ARN / secret ARN / remote key) per resource type.
+SecretRef = tuple[Resource, str, str, str]  # resource, where, setting name, reference as one string
+
+
+def _ecs_secrets(resource: Resource) -> Iterator[SecretRef]:
+    for index, container in enumerate(resource.get("containerDefinitions", default=[]) or []):
+        for item in container.get("secrets", []) or []:
+            yield (
+                resource,
+                f"containerDefinitions[{index}].secrets",
+                item.get("name"),
+                "".join(strings(item.get("valueFrom"))),
+            )
+
+
+SECRET_READERS: dict[str, Callable[[Resource], Iterator[SecretRef]]] = {"AWS::ECS::TaskDefinition": _ecs_secrets}
+
+
+def secret_env(tree: Tree) -> Iterator[SecretRef]:
+    for resource in tree.resources:
+        reader = SECRET_READERS.get(resource.type)
         if reader:
             yield from reader(resource)
 

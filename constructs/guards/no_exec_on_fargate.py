@@ -1,0 +1,48 @@
+"""no-exec-on-fargate: ECS Exec follows the stage file, with the permissions it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+from aws_cdk import aws_iam as iam
+
+from config.schema import AppConfig
+from constructs.guards.framework import Finding, Tree, allows
+
+EXEC_ACTION = "ssmmessages:CreateControlChannel"
+
+
+class NoExecOnFargate:
+    """Compliant: every ECS service's EnableExecuteCommand equals ``ecs.exec_enabled``; when on, the task role
+    may open Session Manager channels."""
+
+    id = "no-exec-on-fargate"
+
+    def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
+        wanted = config.ecs.exec_enabled
+        roles = {r.node.attr_arn: r.node for r in tree.of_type("AWS::IAM::Role") if isinstance(r.node, iam.CfnRole)}
+        for service in tree.of_type("AWS::ECS::Service"):
+            actual = bool(service.props.get("enableExecuteCommand"))
+            if actual != wanted:
+                yield Finding(
+                    self.id,
+                    service.path,
+                    f"EnableExecuteCommand={actual}",
+                    f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}",
+                )
+            if not actual:
+                continue
+            for task in tree.in_stack_of(service.node, "AWS::ECS::TaskDefinition"):
+                role = roles.get(task.raw.get("taskRoleArn"))  # type: ignore[arg-type]
+                principal = SimpleNamespace(role_name=role.ref, role_arn=role.attr_arn) if role else None
+                if principal is None or not allows(tree.statements_of(principal), EXEC_ACTION):
+                    yield Finding(
+                        self.id,
+                        task.path,
+                        "task role cannot open an exec channel",
+                        "enable_execute_command=True on the service grants ssmmessages:* to the task role",
+                    )
+
+
+RULE = NoExecOnFargate()

@@ -1,0 +1,61 @@
+"""sg-compute-to-rds: the DB security group admits exactly the enabled targets' compute groups, no CIDR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from config.schema import AppConfig
+from constructs.guards.framework import Finding, Resource, Tree, compact, ingress_rules
+
+
+def check_admission(rule_id: str, what: str, tree: Tree, protected: dict[str, Resource]) -> Iterator[Finding]:
+    """``protected``: SG-id token -> the DB/cache resource using it. Sources must be exactly the targets' groups."""
+    expected = {t.security_group.security_group_id: t for t in tree.targets}
+    admitted: dict[str, set[str]] = {group: set() for group in protected}
+    for resource, rule in ingress_rules(tree):
+        group = resource.raw.get("groupId") if "groupId" in resource.raw else None
+        if group is None and resource.type == "AWS::EC2::SecurityGroup":
+            group = resource.node.attr_group_id  # type: ignore[attr-defined]
+        if group not in protected:
+            continue
+        cidr = rule.get("cidrIp") or rule.get("cidrIpv6")
+        source = resource.raw.get("sourceSecurityGroupId") if "groupId" in resource.raw else None
+        if cidr:
+            yield Finding(
+                rule_id,
+                resource.path,
+                f"ingress from CIDR {cidr}",
+                f"remove it; {what} admits only the compute security groups of enabled targets",
+            )
+        elif source not in expected:
+            yield Finding(
+                rule_id,
+                resource.path,
+                f"ingress from {compact(rule.get('sourceSecurityGroupId'))}",
+                f"only enabled targets' compute groups may reach {what}; remove this rule",
+            )
+        else:
+            admitted[group].add(source)
+    for group, resource in protected.items():
+        for token, target in expected.items():
+            if token not in admitted[group]:
+                yield Finding(
+                    rule_id,
+                    target.node.path,
+                    f"{target.kind} compute group not admitted to {what}",
+                    f"in the {target.kind} stack: connections.allow_to_default_port(<{what}>)",
+                )
+
+
+class SgComputeToRds:
+    """Compliant: every ingress rule on a DB instance's security group comes from an enabled target's compute
+    group, and every enabled target has one."""
+
+    id = "sg-compute-to-rds"
+
+    def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
+        protected = {g: r for r in tree.of_type("AWS::RDS::DBInstance") for g in r.raw.get("vpcSecurityGroups") or []}
+        yield from check_admission(self.id, "the database", tree, protected)
+
+
+RULE = SgComputeToRds()

@@ -1,0 +1,175 @@
+"""Internet-facing ALB owned by CloudFormation: listener(s), one IP target group on the health contract, access logs,
+alarms. Shared by the ECS and EKS targets (EKS pods join the target group through a TargetGroupBinding)."""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import (
+    Duration,
+    RemovalPolicy,
+    aws_certificatemanager as acm,
+    aws_cloudwatch as cw,
+    aws_ec2 as ec2,
+    aws_elasticloadbalancingv2 as elbv2,
+    aws_s3 as s3,
+    aws_sns as sns,
+)
+from constructs import Construct
+
+from config.schema import DomainConfig, HealthContract, LoadBalancerConfig
+from constructs.alarms import GT, add_alarm
+from constructs.nag import acknowledge
+
+
+@jsii.implements(ec2.IConnectable)
+class WebLoadBalancer(Construct):
+    """ALB in public subnets in front of IP targets in private subnets.
+
+    Args:
+        vpc: the stage VPC.
+        config: allowed client CIDRs and the idle timeout (kept below the app's keep-alive by config validation).
+        health: the health contract; the target group checks its **liveness** path, never readiness.
+        target_port: container port the targets listen on (and the health-check port when the contract sets none).
+        domain: with a domain, HTTPS on 443 with its ACM certificate and HTTP redirected to HTTPS; without one,
+            plain HTTP on 80 (refused in prod by config validation).
+        alarm_topic / alarm_prefix: action and name prefix of the 5xx, unhealthy-host and latency alarms.
+        retain_logs: keep the access-log bucket when the stack is deleted.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        config: LoadBalancerConfig,
+        health: HealthContract,
+        target_port: int,
+        domain: DomainConfig | None,
+        alarm_topic: sns.ITopic,
+        alarm_prefix: str,
+        retain_logs: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False, description="ALB: clients in, targets out"
+        )
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "Default",
+            vpc=vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=self.security_group,
+            idle_timeout=Duration.seconds(config.idle_timeout_seconds),
+            drop_invalid_header_fields=True,
+        )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # ELB log delivery does not support SSE-KMS
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+            auto_delete_objects=not retain_logs,
+        )
+        self.load_balancer.log_access_logs(self.access_logs, "alb")
+        acknowledge(self.access_logs, "S1", "this bucket receives ALB access logs; logging it again would recurse")
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "Targets",
+            vpc=vpc,
+            port=target_port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=health.liveness_path,
+                port=str(health.port or target_port),
+                healthy_http_codes=health.matcher,
+                interval=Duration.seconds(health.interval_seconds),
+                timeout=Duration.seconds(health.timeout_seconds),
+                healthy_threshold_count=health.healthy_threshold,
+                unhealthy_threshold_count=health.unhealthy_threshold,
+            ),
+        )
+        peers = [ec2.Peer.ipv4(cidr) for cidr in config.allowed_cidrs]
+        if domain is not None:
+            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", domain.certificate_arn)
+            self.listener = self.load_balancer.add_listener(
+                "Https",
+                port=443,
+                certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                default_target_groups=[self.target_group],
+                open=False,
+            )
+            self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
+            ports = (80, 443)
+        else:
+            self.listener = self.load_balancer.add_listener(
+                "Http", port=80, default_target_groups=[self.target_group], open=False
+            )
+            acknowledge(self.load_balancer, "ELB2", "access logs are on; nag cannot see the attribute")
+            ports = (80,)
+        for peer in peers:
+            for port in ports:
+                self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), f"clients on {port}")
+        if "0.0.0.0/0" in config.allowed_cidrs:
+            acknowledge(self.security_group, "EC23", "a public web service: clients come from the internet")
+        self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
+
+    @property
+    def connections(self) -> ec2.Connections:
+        return self.load_balancer.connections
+
+    def _add_alarms(self, topic: sns.ITopic, prefix: str) -> list[cw.Alarm]:
+        lb_metrics = self.load_balancer.metrics
+        tg_metrics = self.target_group.metrics
+        five = Duration.minutes(5)
+        specs: list[tuple[str, str, cw.IMetric, float, str]] = [
+            (
+                "Elb5xx",
+                "HTTPCode_ELB_5XX_Count",
+                lb_metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=five, statistic="Sum"),
+                10,
+                "load balancer 5xx responses",
+            ),
+            (
+                "Target5xx",
+                "HTTPCode_Target_5XX_Count",
+                tg_metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=five, statistic="Sum"),
+                10,
+                "app 5xx responses",
+            ),
+            (
+                "UnhealthyHosts",
+                "UnHealthyHostCount",
+                tg_metrics.unhealthy_host_count(period=Duration.minutes(1), statistic="Maximum"),
+                0,
+                "a target fails the liveness check",
+            ),
+            (
+                "LatencyP99",
+                "TargetResponseTime",
+                tg_metrics.target_response_time(period=five, statistic="p99"),
+                2,
+                "p99 response time above 2 s",
+            ),
+        ]
+        return [
+            add_alarm(
+                self,
+                f"{construct_id}Alarm",
+                name=f"{prefix}-alb-{metric_name}",
+                metric=metric,
+                threshold=threshold,
+                comparison=GT,
+                topic=topic,
+                description=description,
+            )
+            for construct_id, metric_name, metric, threshold, description in specs
+        ]
