@@ -108,7 +108,7 @@ class WebLoadBalancer(Construct):
                 open=False,
             )
             self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
-            ports = (80, 443)
+            ports: tuple[int, ...] = (80, 443)
         else:
             self.listener = self.load_balancer.add_listener(
                 "Http", port=80, default_target_groups=[self.target_group], open=False

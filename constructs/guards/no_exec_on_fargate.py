@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 from aws_cdk import aws_iam as iam
 
 from config.schema import AppConfig
-from constructs.guards.framework import Finding, Tree, allows
+from constructs.guards.framework import Finding, Tree, allows, logical_ref
 
 EXEC_ACTION = "ssmmessages:CreateControlChannel"
 
@@ -21,28 +22,29 @@ class NoExecOnFargate:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         wanted = config.ecs.exec_enabled
-        roles = {r.node.attr_arn: r.node for r in tree.of_type("AWS::IAM::Role") if isinstance(r.node, iam.CfnRole)}
+        roles = {
+            json.dumps({"Fn::GetAtt": [r.stack.get_logical_id(r.node), "Arn"]}): r.node
+            for r in tree.of_type("AWS::IAM::Role")
+            if isinstance(r.node, iam.CfnRole)
+        }
         for service in tree.of_type("AWS::ECS::Service"):
             actual = bool(service.props.get("enableExecuteCommand"))
             if actual != wanted:
+                yield Finding(self.id, service.path, f"EnableExecuteCommand={actual}",
+                              f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}")  # fmt: skip
+            if not actual:
+                continue
+            task = next((t for t in tree.in_stack_of(service.node, "AWS::ECS::TaskDefinition")
+                         if logical_ref(t) == service.props.get("taskDefinition")), None)  # fmt: skip
+            role = roles.get(json.dumps(task.props.get("taskRoleArn"))) if task else None
+            principal = SimpleNamespace(role_name=role.ref, role_arn=role.attr_arn) if role else None
+            if principal is None or not allows(tree.statements_of(principal), EXEC_ACTION):
                 yield Finding(
                     self.id,
                     service.path,
-                    f"EnableExecuteCommand={actual}",
-                    f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}",
+                    "task role cannot open an exec channel",
+                    "enable_execute_command=True on the service grants ssmmessages:* to the task role",
                 )
-            if not actual:
-                continue
-            for task in tree.in_stack_of(service.node, "AWS::ECS::TaskDefinition"):
-                role = roles.get(task.raw.get("taskRoleArn"))  # type: ignore[arg-type]
-                principal = SimpleNamespace(role_name=role.ref, role_arn=role.attr_arn) if role else None
-                if principal is None or not allows(tree.statements_of(principal), EXEC_ACTION):
-                    yield Finding(
-                        self.id,
-                        task.path,
-                        "task role cannot open an exec channel",
-                        "enable_execute_command=True on the service grants ssmmessages:* to the task role",
-                    )
 
 
 RULE = NoExecOnFargate()

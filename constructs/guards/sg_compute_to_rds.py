@@ -36,7 +36,7 @@ def check_admission(rule_id: str, what: str, tree: Tree, protected: dict[str, Re
             )
         else:
             admitted[group].add(source)
-    for group, resource in protected.items():
+    for group in protected:
         for token, target in expected.items():
             if token not in admitted[group]:
                 yield Finding(

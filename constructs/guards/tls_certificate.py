@@ -17,8 +17,8 @@ class TlsCertificate:
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         listeners = tree.of_type("AWS::ElasticLoadBalancingV2::Listener")
         for alb in tree.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer"):
-            own = [l for l in listeners if l.stack is alb.stack]  # noqa: E741
-            https = [l for l in own if l.props.get("protocol") == "HTTPS" and l.props.get("certificates")]
+            own = [listener for listener in listeners if listener.stack is alb.stack]
+            https = [x for x in own if x.props.get("protocol") == "HTTPS" and x.props.get("certificates")]
             if config.domain is not None and not https:
                 yield Finding(
                     self.id,
