@@ -32,6 +32,7 @@ synth: setup ## synthesize every stack of STAGE (default dev) into cdk.out/, off
 	@rm -rf cdk.out
 	@$(CDK) synth --all --quiet $(CDK_FLAGS)
 	@echo "==> templates written:" && ls -1 cdk.out/*.template.json
+	@$(BIN)/python -m report
 
 test: setup ## the whole suite: config, guards, snapshots, logical IDs, cfn-lint, handler, doctor, report
 	@echo "==> running the test suite"
@@ -48,6 +49,12 @@ snapshots: setup ## re-record snapshots; review `git diff tests/` like code
 
 bench: setup ## warm synth time, test time, peak memory
 	@$(BIN)/python tools/bench.py
+
+doctor: setup ## needs credentials: live checks of a deployed STAGE (add ARGS=--preflight before a first deploy)
+	@$(BIN)/python -m doctor --stage $(STAGE) $(ARGS)
+
+report: setup ## one-page review of cdk.out (after make synth); BASE=<other cdk.out> flags stateful ID changes
+	@$(BIN)/python -m report $(if $(BASE),--base $(BASE))
 
 diff: setup ## needs credentials: what a deploy of STAGE would change
 	@$(CDK) diff --all $(CDK_FLAGS)
