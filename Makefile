@@ -56,6 +56,9 @@ doctor: setup ## needs credentials: live checks of a deployed STAGE (add ARGS=--
 report: setup ## one-page review of cdk.out (after make synth); BASE=<other cdk.out> flags stateful ID changes
 	@$(BIN)/python -m report $(if $(BASE),--base $(BASE))
 
+k8s: setup ## the stage's Kubernetes manifests (EKS target) into k8s/dist/ for review; ARNs are placeholders
+	@$(BIN)/python -m k8s.synth --stage $(STAGE)
+
 diff: setup ## needs credentials: what a deploy of STAGE would change
 	@$(CDK) diff --all $(CDK_FLAGS)
 

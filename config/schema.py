@@ -340,6 +340,110 @@ class EcsConfig(_Model):
         return self
 
 
+# Docker on Amazon Linux 2023: the only platform family this project deploys to Elastic Beanstalk.
+EB_SOLUTION_STACK = re.compile(r"^64bit Amazon Linux 2023 v4\.\d+\.\d+ running Docker$")
+
+
+class EbConfig(_Model):
+    """Elastic Beanstalk target (Docker on AL2023 behind an ALB).
+
+    ``solution_stack`` is pinned here; EB retires superseded versions for new environments, so refresh it when
+    ``doctor`` says it is no longer offered (managed platform updates keep running environments current).
+    """
+
+    solution_stack: str = "64bit Amazon Linux 2023 v4.7.5 running Docker"
+    instance_type: str = "t3.small"
+    min_instances: int = Field(default=1, ge=1, le=100)
+    max_instances: int = Field(default=3, ge=1, le=200)
+    deployment_policy: Literal["RollingWithAdditionalBatch", "Immutable"] = "RollingWithAdditionalBatch"
+
+    @field_validator("solution_stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not EB_SOLUTION_STACK.match(value):
+            raise ValueError(
+                f"[eb-solution-stack-retired] {value!r} is not a Docker AL2023 solution stack; use a name matching "
+                f"{EB_SOLUTION_STACK.pattern} (aws elasticbeanstalk list-available-solution-stacks)"
+            )
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
+            raise ValueError(f"[config] {value!r} is not an EC2 instance type such as 't3.small'")
+        return value
+
+    @model_validator(mode="after")
+    def _capacity(self) -> EbConfig:
+        if self.max_instances < self.min_instances:
+            raise ValueError(f"[config] max_instances={self.max_instances} is below min_instances={self.min_instances}")
+        return self
+
+
+# Kubernetes resource quantities as written in manifests (fargate-memory-oom compares them as strings).
+K8S_CPU = re.compile(r"^\d+m$|^\d+(\.\d+)?$")
+K8S_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
+IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+
+
+class EksConfig(_Model):
+    """The EKS Fargate target: one cluster per stage, the app in its own namespace with an IRSA service account."""
+
+    kubernetes_version: Literal["1.33"] = "1.33"
+    namespace: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    service_account: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    min_replicas: int = Field(default=2, ge=1, le=100)
+    max_replicas: int = Field(default=4, ge=1, le=200)
+    cpu: str = Field(default="500m", description="k8s quantity; requests == limits on Fargate")
+    memory: str = Field(default="1Gi", description="k8s quantity (Mi or Gi); requests == limits on Fargate")
+    cpu_target_percent: int = Field(default=60, ge=10, le=90)
+    endpoint_access: Literal["private", "public_and_private"] = "private"
+    app_permissions: list[str] = Field(default_factory=list, description="extra IAM actions for the app's role")
+    identity: Literal["irsa", "pod_identity"] = "irsa"
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        if not K8S_CPU.match(value):
+            raise ValueError(f"[fargate-memory-oom] cpu {value!r} is not a k8s quantity; use e.g. '500m' or '1'")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not K8S_MEMORY.match(value):
+            raise ValueError(f"[fargate-memory-oom] memory {value!r} is not a k8s quantity; use e.g. '1Gi' or '512Mi'")
+        return value
+
+    @field_validator("app_permissions")
+    @classmethod
+    def _actions(cls, value: list[str]) -> list[str]:
+        for action in value:
+            if not IAM_ACTION.match(action) or action.endswith(":*"):
+                raise ValueError(
+                    f"[iam-app-permissions] {action!r} is not one IAM action; write service:Action, "
+                    "e.g. 'ce:GetCostAndUsage' (no wildcards over a whole service)"
+                )
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _identity(cls, value: str) -> str:
+        if value == "pod_identity":
+            raise ValueError(
+                "[pod-identity-on-fargate] EKS Pod Identity does not work for Fargate pods (its agent is a "
+                "DaemonSet); use irsa"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _replicas(self) -> EksConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"[config] max_replicas={self.max_replicas} is below min_replicas={self.min_replicas}")
+        return self
+
+
 class AppConfig(_Model):
     app: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
     stage: Stage
@@ -359,6 +463,8 @@ class AppConfig(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     ecs: EcsConfig = Field(default_factory=EcsConfig)
+    eks: EksConfig = Field(default_factory=EksConfig)
+    eb: EbConfig = Field(default_factory=EbConfig)
 
     @field_validator("region")
     @classmethod
@@ -507,7 +613,7 @@ class AppConfig(_Model):
         return f"{self.app}-{self.stage}-{purpose}"
 
 
-AVAILABLE_TARGETS: frozenset[str] = frozenset({"ecs"})
+AVAILABLE_TARGETS: frozenset[str] = frozenset({"ecs", "eb", "eks"})
 
 
 def _secret_kind_for(name: str) -> str:

@@ -8,7 +8,9 @@ import aws_cdk as cdk
 
 from config.schema import AppConfig
 from stacks.data import DataStack
+from stacks.eb import EbStack
 from stacks.ecs import EcsStack
+from stacks.eks import EksStack
 from stacks.network import NetworkStack
 
 
@@ -17,9 +19,11 @@ class Stacks:
     network: NetworkStack
     data: DataStack
     ecs: EcsStack | None = None
+    eb: EbStack | None = None
+    eks: EksStack | None = None
 
     def all(self) -> list[cdk.Stack]:
-        return [s for s in (self.network, self.data, self.ecs) if s is not None]
+        return [s for s in (self.network, self.data, self.ecs, self.eb, self.eks) if s is not None]
 
 
 def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
@@ -51,7 +55,29 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
             env=env,
             description=f"{config.app} {config.stage}: ECS Fargate service behind an ALB",
         )
-    stacks = Stacks(network=network, data=data, ecs=ecs)
+    eb = None
+    if "eb" in config.targets:
+        eb = EbStack(
+            app,
+            config.stack_name("eb"),
+            config=config,
+            vpc=network.vpc,
+            data=data,
+            env=env,
+            description=f"{config.app} {config.stage}: Elastic Beanstalk (Docker on AL2023) behind an ALB",
+        )
+    eks = None
+    if "eks" in config.targets:
+        eks = EksStack(
+            app,
+            config.stack_name("eks"),
+            config=config,
+            vpc=network.vpc,
+            data=data,
+            env=env,
+            description=f"{config.app} {config.stage}: EKS Fargate cluster behind an ALB",
+        )
+    stacks = Stacks(network=network, data=data, ecs=ecs, eb=eb, eks=eks)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("app", config.app)
         cdk.Tags.of(stack).add("stage", config.stage)

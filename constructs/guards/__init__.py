@@ -2,85 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 
 import cdk_nag
 from aws_cdk import App, Validations
 
 from config.schema import AppConfig
-from constructs.guards import (
-    alarm_5xx_misconfigured,
-    alb_access_logs,
-    alb_health_check_path,
-    alb_keepalive_502,
-    alb_to_target_sg,
-    asyncpg_ssl_param,
-    cors_wildcard,
-    database_url_format,
-    db_connection_exhaustion,
-    deep_health_check,
-    ecr_pull_permission,
-    fargate_memory_oom,
-    jwt_secret_inconsistent,
-    logs_missing,
-    manual_rollback,
-    missing_env_vars,
-    no_exec_on_fargate,
-    plaintext_secrets,
-    private_egress_for_pulls,
-    rds_public_access,
-    rds_storage_backup,
-    redis_auth_tls,
-    redis_sg,
-    region_mismatch,
-    secret_key_weak,
-    secret_read_permission,
-    sg_compute_to_rds,
-    slow_query_logging,
-    ssh_bastion,
-    ssm_securestring_missing,
-    tls_certificate,
-)
 from constructs.guards.framework import Finding, GuardValidation, Rule, Tree
 
 __all__ = ["RULES", "Finding", "Rule", "Tree", "register_guards"]
 
-RULES: tuple[Rule, ...] = tuple(
-    module.RULE
-    for module in (
-        alarm_5xx_misconfigured,
-        alb_access_logs,
-        alb_health_check_path,
-        alb_keepalive_502,
-        alb_to_target_sg,
-        asyncpg_ssl_param,
-        cors_wildcard,
-        database_url_format,
-        db_connection_exhaustion,
-        deep_health_check,
-        ecr_pull_permission,
-        fargate_memory_oom,
-        jwt_secret_inconsistent,
-        logs_missing,
-        manual_rollback,
-        missing_env_vars,
-        no_exec_on_fargate,
-        plaintext_secrets,
-        private_egress_for_pulls,
-        rds_public_access,
-        rds_storage_backup,
-        redis_auth_tls,
-        redis_sg,
-        region_mismatch,
-        secret_key_weak,
-        secret_read_permission,
-        sg_compute_to_rds,
-        slow_query_logging,
-        ssh_bastion,
-        ssm_securestring_missing,
-        tls_certificate,
-    )
-)
+_HELPERS = {"framework", "k8s"}  # modules of this package that are not rules
+
+
+def _discover() -> tuple[Rule, ...]:
+    """Every ``RULE`` of this package: one module per catalogue id, named after it (``-`` -> ``_``)."""
+    rules: list[Rule] = []
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if module not in _HELPERS:
+            rule: Rule = importlib.import_module(f"{__name__}.{module}").RULE
+            if rule.id.replace("-", "_") != module:
+                raise RuntimeError(
+                    f"constructs/guards/{module}.py defines rule {rule.id!r}; name the file after its id"
+                )
+            rules.append(rule)
+    return tuple(rules)
+
+
+RULES: tuple[Rule, ...] = _discover()
 
 
 def register_guards(app: App, config: AppConfig, *, extra_rules: Iterable[Rule] = (), nag: bool = True) -> None:

@@ -18,6 +18,10 @@ REQUIRED_ALARMS: dict[str, tuple[str, frozenset[str]]] = {
         "AWS/ElastiCache",
         frozenset({"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions"}),
     ),
+    "AWS::ElasticBeanstalk::Environment": (
+        "AWS/ElasticBeanstalk",
+        frozenset({"EnvironmentHealth", "ApplicationRequests5xx"}),
+    ),
 }
 
 

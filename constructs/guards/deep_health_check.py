@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, strings
+from constructs.guards.k8s import containers, k8s_objects, workloads
 
 EB_PROCESS = "aws:elasticbeanstalk:environment:process:default"
 
@@ -34,6 +35,16 @@ class DeepHealthCheck:
                     and option.get("value") == ready
                 ):
                     yield Finding(self.id, env.path, f"HealthCheckPath={ready}", fix)
+        for obj, spec in workloads(k8s_objects(tree)):
+            for container in containers(spec):
+                for probe in ("livenessProbe", "startupProbe"):
+                    if ((container.get(probe) or {}).get("httpGet") or {}).get("path") == ready:
+                        yield Finding(
+                            self.id,
+                            obj.where,
+                            f"{container.get('name')} {probe} on {ready}",
+                            f"{fix}; a failing dependency must not restart every pod",
+                        )
 
 
 RULE = DeepHealthCheck()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from config.schema import FARGATE_SIZES, AppConfig
 from constructs.guards.framework import Finding, Tree
+from constructs.guards.k8s import containers, eks_stacks, k8s_objects, workloads
 
 
 class FargateMemoryOom:
@@ -39,6 +40,20 @@ class FargateMemoryOom:
                         f"container {container.get('name')} memory={limit} > task {memory}",
                         "leave container memory unset or below the task memory",
                     )
+        # EKS Fargate sizes a pod from its requests and all pods are Guaranteed: requests must equal limits.
+        fargate = eks_stacks(tree)
+        for obj, spec in workloads([o for o in k8s_objects(tree) if id(o.resource.stack) in fargate]):
+            for container in containers(spec):
+                resources = container.get("resources") or {}
+                requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+                for quantity in ("cpu", "memory"):
+                    if not requests.get(quantity) or requests.get(quantity) != limits.get(quantity):
+                        yield Finding(
+                            self.id,
+                            f"{obj.where} container {container.get('name')}",
+                            f"{quantity} requests={requests.get(quantity)} limits={limits.get(quantity)}",
+                            "set requests == limits (eks.cpu / eks.memory): Fargate sizes the pod from requests",
+                        )
 
 
 RULE = FargateMemoryOom()

@@ -223,7 +223,28 @@ def _ecs_secrets(resource: Resource) -> Iterator[SecretRef]:
             )
 
 
-SECRET_READERS: dict[str, Callable[[Resource], Iterator[SecretRef]]] = {"AWS::ECS::TaskDefinition": _ecs_secrets}
+EB_SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
+
+
+def _eb_secrets(resource: Resource) -> Iterator[SecretRef]:
+    for option in resource.get("optionSettings", default=[]) or []:
+        if option.get("namespace") == EB_SECRETS_NAMESPACE:
+            yield resource, EB_SECRETS_NAMESPACE, option.get("optionName"), "".join(strings(option.get("value")))
+
+
+SECRET_READERS: dict[str, Callable[[Resource], Iterator[SecretRef]]] = {
+    "AWS::ECS::TaskDefinition": _ecs_secrets,
+    "AWS::ElasticBeanstalk::Environment": _eb_secrets,
+    "AWS::ElasticBeanstalk::ConfigurationTemplate": _eb_secrets,
+}
+
+
+def eb_options(resource: Resource) -> dict[tuple[str, str], Any]:
+    """(namespace, option name) -> value of an EB environment / configuration template."""
+    return {
+        (o.get("namespace"), o.get("optionName")): o.get("value")
+        for o in resource.get("optionSettings", default=[]) or []
+    }
 
 
 def secret_env(tree: Tree) -> Iterator[SecretRef]:

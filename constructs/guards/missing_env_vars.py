@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from config.schema import AppConfig
 from constructs.compute_target import runtime_environment
 from constructs.guards.framework import ENV_READERS, SECRET_READERS, Finding, Tree
+from constructs.guards.k8s import MANIFEST, has_workload
 
-COMPUTE_TYPES = ("AWS::ECS::TaskDefinition", "AWS::ElasticBeanstalk::Environment")
+COMPUTE_TYPES = ("AWS::ECS::TaskDefinition", "AWS::ElasticBeanstalk::Environment", MANIFEST)
 
 
 class MissingEnvVars:
@@ -21,6 +22,8 @@ class MissingEnvVars:
         required = set(config.settings) | set(runtime_environment(config))
         for target in tree.targets:
             for resource in tree.in_stack_of(target, *COMPUTE_TYPES):
+                if resource.type == MANIFEST and not has_workload(resource):
+                    continue  # namespaces, service accounts ...: manifests that run no pods
                 delivered = {e.name for e in ENV_READERS[resource.type](resource)}
                 if resource.type in SECRET_READERS:
                     delivered |= {name for _, _, name, _ in SECRET_READERS[resource.type](resource)}

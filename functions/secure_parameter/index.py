@@ -20,8 +20,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
+import boto3
+from botocore.config import Config
 
 LOG = logging.getLogger("secure_parameter")
 LOG.setLevel(logging.INFO)

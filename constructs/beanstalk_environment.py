@@ -1,0 +1,459 @@
+"""The app on Elastic Beanstalk (Docker on AL2023) behind an ALB, with every option built from typed props.
+
+CDK has no L2 for Elastic Beanstalk, and EB option settings are free strings that EB only checks at deploy time
+(``Invalid option specification: HealthCheckURL``). Here options are ``Option`` values built by this construct
+from the stage config and the resources it creates, and every (namespace, option) pair is checked against
+``ALLOWED_OPTIONS`` at synth (eb-healthcheckurl-invalid).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsii
+from aws_cdk import (
+    ArnFormat,
+    Duration,
+    Fn,
+    Stack,
+    aws_cloudwatch as cw,
+    aws_ec2 as ec2,
+    aws_ecr as ecr,
+    aws_elasticbeanstalk as elasticbeanstalk,
+    aws_iam as iam,
+    aws_s3_assets as s3_assets,
+    aws_sns as sns,
+)
+from constructs import Construct, IValidation
+
+from config.schema import ECR_IMAGE, AppConfig
+from constructs.alarms import GT, GTE, add_alarm
+from constructs.app_secrets import AppSecrets
+from constructs.compute_target import runtime_environment
+from constructs.nag import acknowledge
+
+VPC = "aws:ec2:vpc"
+LAUNCH = "aws:autoscaling:launchconfiguration"
+ASG = "aws:autoscaling:asg"
+ROLLING_UPDATE = "aws:autoscaling:updatepolicy:rollingupdate"
+ENVIRONMENT = "aws:elasticbeanstalk:environment"
+PROCESS = "aws:elasticbeanstalk:environment:process:default"
+HEALTH_REPORTING = "aws:elasticbeanstalk:healthreporting:system"
+COMMAND = "aws:elasticbeanstalk:command"
+MANAGED_ACTIONS = "aws:elasticbeanstalk:managedactions"
+PLATFORM_UPDATE = "aws:elasticbeanstalk:managedactions:platformupdate"
+LOGS = "aws:elasticbeanstalk:cloudwatch:logs"
+HEALTH_LOGS = "aws:elasticbeanstalk:cloudwatch:logs:health"
+HOST_MANAGER = "aws:elasticbeanstalk:hostmanager"
+LISTENER_DEFAULT = "aws:elbv2:listener:default"
+LISTENER_443 = "aws:elbv2:listener:443"
+LOAD_BALANCER = "aws:elbv2:loadbalancer"
+PLAIN_ENV = "aws:elasticbeanstalk:application:environment"
+SECRET_ENV = "aws:elasticbeanstalk:application:environmentsecrets"
+
+# The (namespace, option) pairs this project writes. ``None``: any option name (environment variable names).
+ALLOWED_OPTIONS: dict[str, frozenset[str] | None] = {
+    VPC: frozenset({"VPCId", "Subnets", "ELBSubnets", "AssociatePublicIpAddress", "ELBScheme"}),
+    LAUNCH: frozenset({"IamInstanceProfile", "InstanceType", "SecurityGroups", "DisableIMDSv1"}),
+    ASG: frozenset({"MinSize", "MaxSize"}),
+    ROLLING_UPDATE: frozenset({"RollingUpdateEnabled", "RollingUpdateType"}),
+    ENVIRONMENT: frozenset({"EnvironmentType", "LoadBalancerType", "ServiceRole"}),
+    PROCESS: frozenset(
+        {
+            "HealthCheckPath",
+            "MatcherHTTPCode",
+            "HealthCheckInterval",
+            "HealthCheckTimeout",
+            "HealthyThresholdCount",
+            "UnhealthyThresholdCount",
+            "Port",
+            "Protocol",
+            "DeregistrationDelay",
+        }
+    ),
+    HEALTH_REPORTING: frozenset({"SystemType", "ConfigDocument"}),
+    COMMAND: frozenset({"DeploymentPolicy", "BatchSizeType", "BatchSize"}),
+    MANAGED_ACTIONS: frozenset({"ManagedActionsEnabled", "PreferredStartTime"}),
+    PLATFORM_UPDATE: frozenset({"UpdateLevel"}),
+    LOGS: frozenset({"StreamLogs", "DeleteOnTerminate", "RetentionInDays"}),
+    HEALTH_LOGS: frozenset({"HealthStreamingEnabled", "DeleteOnTerminate", "RetentionInDays"}),
+    HOST_MANAGER: frozenset({"LogPublicationControl"}),
+    LISTENER_DEFAULT: frozenset({"ListenerEnabled"}),
+    LISTENER_443: frozenset({"ListenerEnabled", "Protocol", "SSLCertificateArns", "SSLPolicy", "DefaultProcess"}),
+    LOAD_BALANCER: frozenset({"SecurityGroups", "ManagedSecurityGroup", "IdleTimeout"}),
+    PLAIN_ENV: None,
+    SECRET_ENV: None,
+}
+
+HEALTH_CHECK_PATH = f"{PROCESS}/HealthCheckPath"
+# Options people copy from guides that are wrong here -> what to write instead.
+KNOWN_MISTAKES: dict[str, str] = {
+    "HealthCheckURL": HEALTH_CHECK_PATH,
+    "Application Healthcheck URL": HEALTH_CHECK_PATH,
+    "aws:elb:healthcheck/Target": HEALTH_CHECK_PATH,
+    "aws:elb:healthcheck/Interval": f"{PROCESS}/HealthCheckInterval",
+    "aws:elb:loadbalancer/SecurityGroups": f"{LOAD_BALANCER}/SecurityGroups",
+    "aws:elasticbeanstalk:application/Application Healthcheck URL": HEALTH_CHECK_PATH,
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One EB option setting; ``value`` is a string or a token (Ref, Join ...) that resolves to one."""
+
+    namespace: str
+    name: str
+    value: str
+
+    def to_cfn(self) -> elasticbeanstalk.CfnEnvironment.OptionSettingProperty:
+        return elasticbeanstalk.CfnEnvironment.OptionSettingProperty(
+            namespace=self.namespace, option_name=self.name, value=self.value
+        )
+
+
+def option_problem(namespace: str, name: str) -> str | None:
+    """None when (namespace, name) is on the allow-list, else the valid alternative to suggest."""
+    allowed = ALLOWED_OPTIONS.get(namespace, frozenset())
+    if allowed is None or name in allowed:
+        return None
+    alternative = KNOWN_MISTAKES.get(f"{namespace}/{name}") or KNOWN_MISTAKES.get(name)
+    if alternative is None:
+        known = sorted(f"{ns}/{o}" for ns, names in ALLOWED_OPTIONS.items() if names for o in names if o == name)
+        alternative = " or ".join(known) if known else "an option listed in ALLOWED_OPTIONS (add it there, reviewed)"
+    return alternative
+
+
+def invalid_option_messages(path: str, options: Iterable[tuple[str, str]]) -> list[str]:
+    """``[eb-healthcheckurl-invalid] ...`` lines for every pair outside the allow-list."""
+    return [
+        f"[eb-healthcheckurl-invalid] {path}: {namespace}/{name} — not an Elastic Beanstalk option here; use {fix}"
+        for namespace, name in options
+        if (fix := option_problem(namespace, name)) is not None
+    ]
+
+
+@jsii.implements(IValidation)
+class _OptionsValidation:
+    def __init__(self, owner: BeanstalkEnvironment) -> None:
+        self._owner = owner
+
+    def validate(self) -> list[str]:
+        owner = self._owner
+        return invalid_option_messages(owner.environment.node.path, ((o.namespace, o.name) for o in owner.options))
+
+
+# Enhanced health publishes these environment metrics to CloudWatch every 60 s (they are alarmed below).
+HEALTH_CONFIG = {
+    "Version": 1,
+    "CloudWatchMetrics": {"Environment": {"EnvironmentHealth": 60, "ApplicationRequests5xx": 60}, "Instance": {}},
+}
+# EB's nginx proxy listens on port 80 on every instance and forwards to the container port from Dockerrun.
+PROXY_PORT = 80
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # = elbv2.SslPolicy.RECOMMENDED_TLS, as the ECS ALB uses
+
+
+def dockerrun_bundle(image: str, container_port: int) -> Path:
+    """Write ``Dockerrun.aws.json`` (v1, single container) into a content-addressed temp directory.
+
+    The directory name is the content hash, so the same image + port always yields the same path and the same
+    asset hash (a new image tag = a new application version).
+    """
+    document = {
+        "AWSEBDockerrunVersion": "1",
+        "Image": {"Name": image, "Update": "true"},
+        "Ports": [{"ContainerPort": container_port}],
+    }
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    directory = Path(tempfile.gettempdir()) / "eb-dockerrun" / hashlib.sha256(text.encode()).hexdigest()[:24]
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "Dockerrun.aws.json"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    return directory
+
+
+class BeanstalkEnvironment(Construct):
+    """EB application, version and load-balanced environment for the stage's image.
+
+    Args:
+        vpc: instances in its private-with-egress subnets without public IPs; the ALB in its public subnets.
+        config: the stage: image, port, ``eb`` sizing / platform / deployment policy, health contract, settings
+            map, log retention, ``load_balancer`` (allowed CIDRs, idle timeout) and ``domain`` (HTTPS).
+        secrets: the stage's SecureString parameters; each secret setting is delivered through
+            ``environmentsecrets`` and the instance role may read exactly these.
+        alarm_topic / alarm_prefix: EnvironmentHealth and ApplicationRequests5xx alarms,
+            named ``<alarm_prefix>-eb-<metric>``.
+
+    Ports: the ALB forwards to EB's nginx on ``PROXY_PORT`` (80) on each instance; nginx proxies to the container
+    port mapped from Dockerrun ``Ports``. So the default process (and its health check) is on 80, and the instance
+    security group admits the ALB group on 80 only; the container port is never opened in a security group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        config: AppConfig,
+        secrets: AppSecrets,
+        alarm_topic: sns.ITopic,
+        alarm_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        eb = config.eb
+        stack = Stack.of(self)
+
+        # -- identities ------------------------------------------------------------------------------------
+        self.instance_role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="EB instances: pull the image, read the stage's secret parameters, ship logs",
+            # Enhanced health reporting (healthd) and EB's log/bundle buckets; no *FullAccess policy.
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkWebTier")],
+        )
+        secrets.grant_read(self.instance_role)  # exactly /<app>/<stage>/<NAME> of every secret setting
+        match = ECR_IMAGE.match(config.image)
+        if match is None:  # the config schema already refused it; this guards direct construct use
+            raise ValueError(f"[ecr-pull-permission] image: {config.image!r} — use an ECR URI with a tag or digest")
+        ecr.Repository.from_repository_attributes(
+            self,
+            "Repository",
+            repository_name=match["repo"],
+            repository_arn=f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repo']}",
+        ).grant_pull(self.instance_role)
+        log_groups = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/elasticbeanstalk/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.instance_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[log_groups],
+            )
+        )
+        self.instance_profile = iam.CfnInstanceProfile(self, "InstanceProfile", roles=[self.instance_role.role_name])
+        acknowledge(
+            self.instance_role,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AWSElasticBeanstalkWebTier]",
+            "EB's own instance policy: enhanced health reporting and EB's log buckets, nothing else",
+        )
+        acknowledge(
+            self.instance_role,
+            "IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource scope; pulls are scoped to the repository",
+        )
+        acknowledge(
+            self.instance_role,
+            f"IAM5[Resource::{stack.resolve(log_groups)}]",
+            "EB names its log groups after the generated environment name; scoped to EB's log-group prefix",
+        )
+
+        self.service_role = iam.Role(
+            self,
+            "ServiceRole",
+            assumed_by=iam.ServicePrincipal("elasticbeanstalk.amazonaws.com"),
+            description="EB service: enhanced health and managed platform updates",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSElasticBeanstalkEnhancedHealth"),
+                iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"),
+            ],
+        )
+        for policy in (
+            "service-role/AWSElasticBeanstalkEnhancedHealth",
+            "AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy",
+        ):
+            acknowledge(
+                self.service_role,
+                f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
+                "the EB service role's documented managed policies (enhanced health, managed updates)",
+            )
+
+        # -- network -----------------------------------------------------------------------------------------
+        # Instances: the ALB in on the proxy port; HTTPS out to AWS APIs; DB/cache rules come from the stack.
+        self.security_group = ec2.SecurityGroup(
+            self, "InstanceSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB instances"
+        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs and ECR over HTTPS")
+        # Our own ALB group, named in aws:elbv2:loadbalancer so EB neither creates one nor opens it to the world.
+        self.load_balancer_group = ec2.SecurityGroup(
+            self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB ALB"
+        )
+        self.load_balancer_group.connections.allow_to(
+            self.security_group, ec2.Port.tcp(PROXY_PORT), "ALB to EB's nginx proxy"
+        )
+        client_ports = (443,) if config.domain else (80,)
+        for cidr in config.load_balancer.allowed_cidrs:
+            for port in client_ports:
+                self.load_balancer_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients {port}")
+        if "0.0.0.0/0" in config.load_balancer.allowed_cidrs:
+            acknowledge(self.load_balancer_group, "EC23", "a public web service: clients come from the internet")
+
+        # -- application + version ---------------------------------------------------------------------------
+        self.application = elasticbeanstalk.CfnApplication(
+            self,
+            "Application",
+            description=f"{config.app} {config.stage}",
+            resource_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationResourceLifecycleConfigProperty(
+                service_role=self.service_role.role_arn,
+                version_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationVersionLifecycleConfigProperty(
+                    max_count_rule=elasticbeanstalk.CfnApplication.MaxCountRuleProperty(
+                        enabled=True, max_count=50, delete_source_from_s3=False
+                    )
+                ),
+            ),
+        )
+        self.bundle = s3_assets.Asset(
+            self, "SourceBundle", path=str(dockerrun_bundle(config.image, config.container_port))
+        )
+        self.version = elasticbeanstalk.CfnApplicationVersion(
+            self,
+            "Version",
+            application_name=self.application.ref,
+            description=config.image,
+            source_bundle=elasticbeanstalk.CfnApplicationVersion.SourceBundleProperty(
+                s3_bucket=self.bundle.s3_bucket_name, s3_key=self.bundle.s3_object_key
+            ),
+        )
+
+        # -- environment -------------------------------------------------------------------------------------
+        self.options: list[Option] = self._options(config, vpc, secrets)
+        # No EnvironmentName: CloudFormation generates one, so a replacement never clashes (eb-env-exists).
+        self.environment = elasticbeanstalk.CfnEnvironment(
+            self,
+            "Environment",
+            application_name=self.application.ref,
+            description=f"{config.app} {config.stage} ({config.image})",
+            solution_stack_name=eb.solution_stack,
+            version_label=self.version.ref,
+            option_settings=[o.to_cfn() for o in self.options],
+        )
+        self.node.add_validation(_OptionsValidation(self))
+        self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
+
+    def add_option(self, option: Option) -> None:
+        """Add one more option; it is checked against ``ALLOWED_OPTIONS`` at synth like the built ones."""
+        self.options.append(option)
+        self.environment.option_settings = [o.to_cfn() for o in self.options]
+
+    @property
+    def environment_name(self) -> str:
+        return self.environment.ref
+
+    def _options(self, config: AppConfig, vpc: ec2.IVpc, secrets: AppSecrets) -> list[Option]:
+        eb, health = config.eb, config.health
+        private = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
+        public = vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC).subnet_ids
+        options = [
+            Option(VPC, "VPCId", vpc.vpc_id),
+            Option(VPC, "Subnets", Fn.join(",", private)),
+            Option(VPC, "ELBSubnets", Fn.join(",", public)),
+            Option(VPC, "AssociatePublicIpAddress", "false"),
+            Option(VPC, "ELBScheme", "public"),
+            Option(LAUNCH, "IamInstanceProfile", self.instance_profile.ref),
+            Option(LAUNCH, "InstanceType", eb.instance_type),
+            Option(LAUNCH, "SecurityGroups", self.security_group.security_group_id),
+            Option(LAUNCH, "DisableIMDSv1", "true"),
+            Option(ASG, "MinSize", str(eb.min_instances)),
+            Option(ASG, "MaxSize", str(eb.max_instances)),
+            Option(ENVIRONMENT, "EnvironmentType", "LoadBalanced"),
+            Option(ENVIRONMENT, "LoadBalancerType", "application"),
+            Option(ENVIRONMENT, "ServiceRole", self.service_role.role_arn),
+            Option(PROCESS, "Port", str(PROXY_PORT)),
+            Option(PROCESS, "Protocol", "HTTP"),
+            Option(PROCESS, "HealthCheckPath", health.liveness_path),  # shallow liveness (deep-health-check)
+            Option(PROCESS, "MatcherHTTPCode", health.matcher),
+            Option(PROCESS, "HealthCheckInterval", str(health.interval_seconds)),
+            Option(PROCESS, "HealthCheckTimeout", str(health.timeout_seconds)),
+            Option(PROCESS, "HealthyThresholdCount", str(health.healthy_threshold)),
+            Option(PROCESS, "UnhealthyThresholdCount", str(health.unhealthy_threshold)),
+            Option(PROCESS, "DeregistrationDelay", "30"),
+            Option(HEALTH_REPORTING, "SystemType", "enhanced"),
+            Option(HEALTH_REPORTING, "ConfigDocument", json.dumps(HEALTH_CONFIG, separators=(",", ":"))),
+            # Both policies keep full capacity during a deploy (no "AllAtOnce" outage, no capacity dip).
+            Option(COMMAND, "DeploymentPolicy", eb.deployment_policy),
+            Option(COMMAND, "BatchSizeType", "Fixed"),
+            Option(COMMAND, "BatchSize", "1"),
+            # Configuration changes that replace instances follow the same discipline.
+            Option(ROLLING_UPDATE, "RollingUpdateEnabled", "true"),
+            Option(
+                ROLLING_UPDATE, "RollingUpdateType", "Immutable" if eb.deployment_policy == "Immutable" else "Health"
+            ),
+            # Managed minor/patch platform updates: a pinned platform version does not rot (eb-solution-stack-retired).
+            Option(MANAGED_ACTIONS, "ManagedActionsEnabled", "true"),
+            Option(MANAGED_ACTIONS, "PreferredStartTime", "Sun:03:00"),
+            Option(PLATFORM_UPDATE, "UpdateLevel", "minor"),
+            Option(LOGS, "StreamLogs", "true"),
+            Option(LOGS, "DeleteOnTerminate", "false"),
+            Option(LOGS, "RetentionInDays", str(config.log_retention_days)),
+            Option(HEALTH_LOGS, "HealthStreamingEnabled", "true"),
+            Option(HEALTH_LOGS, "DeleteOnTerminate", "false"),
+            Option(HEALTH_LOGS, "RetentionInDays", str(config.log_retention_days)),
+            Option(HOST_MANAGER, "LogPublicationControl", "true"),  # rotated logs to EB's S3 bucket too (nag EB4)
+            Option(LOAD_BALANCER, "SecurityGroups", self.load_balancer_group.security_group_id),
+            Option(LOAD_BALANCER, "ManagedSecurityGroup", self.load_balancer_group.security_group_id),
+            # Below the app server's keep-alive, as for the ECS ALB (alb-keepalive-502).
+            Option(LOAD_BALANCER, "IdleTimeout", str(config.load_balancer.idle_timeout_seconds)),
+        ]
+        if config.domain is not None:
+            # HTTPS only. EB options cannot express an HTTP->HTTPS redirect (that needs a listener rule outside
+            # EB's option model), so port 80 is not opened at all rather than served in plain HTTP.
+            options += [
+                Option(LISTENER_DEFAULT, "ListenerEnabled", "false"),
+                Option(LISTENER_443, "ListenerEnabled", "true"),
+                Option(LISTENER_443, "Protocol", "HTTPS"),
+                Option(LISTENER_443, "SSLCertificateArns", config.domain.certificate_arn),
+                Option(LISTENER_443, "SSLPolicy", SSL_POLICY),
+                Option(LISTENER_443, "DefaultProcess", "default"),
+            ]
+        else:
+            options.append(Option(LISTENER_DEFAULT, "ListenerEnabled", "true"))
+        options += [Option(PLAIN_ENV, name, value) for name, value in runtime_environment(config).items()]
+        options += [Option(SECRET_ENV, name, p.parameter_arn) for name, p in secrets.parameters.items()]
+        return options
+
+    def _metric(self, name: str, statistic: str) -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/ElasticBeanstalk",
+            metric_name=name,
+            dimensions_map={"EnvironmentName": self.environment.ref},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+
+    def _add_alarms(self, topic: sns.ITopic, prefix: str) -> list[cw.Alarm]:
+        return [
+            add_alarm(
+                self,
+                "HealthAlarm",
+                name=f"{prefix}-eb-EnvironmentHealth",
+                # 0 OK, 1 Info, 5 Unknown, 10 No data, 15 Warning, 20 Degraded, 25 Severe.
+                metric=self._metric("EnvironmentHealth", "Maximum"),
+                threshold=20,
+                comparison=GTE,
+                topic=topic,
+                evaluation_periods=5,
+                description="environment health Degraded or Severe",
+                # No data from a running environment means enhanced health stopped reporting.
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+            ),
+            add_alarm(
+                self,
+                "Requests5xxAlarm",
+                name=f"{prefix}-eb-ApplicationRequests5xx",
+                metric=self._metric("ApplicationRequests5xx", "Sum"),
+                threshold=10,
+                comparison=GT,
+                topic=topic,
+                evaluation_periods=5,
+                description="app 5xx responses",
+            ),
+        ]

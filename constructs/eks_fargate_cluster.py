@@ -1,0 +1,309 @@
+"""The EKS Fargate cluster of a stage: private endpoint, Fargate profiles, IRSA, ALB controller, External Secrets."""
+
+from __future__ import annotations
+
+import cdk8s
+from aws_cdk import (
+    CfnJson,
+    RemovalPolicy,
+    Stack,
+    aws_ec2 as ec2,
+    aws_ecr as ecr,
+    aws_eks_v2 as eks,
+    aws_iam as iam,
+    aws_logs as logs,
+)
+from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
+from constructs import Construct
+
+from config.schema import ECR_IMAGE, AppConfig
+from constructs.app_secrets import AppSecrets
+from constructs.compute_target import runtime_environment
+from constructs.nag import acknowledge
+from constructs.retention import retention
+from k8s.app_chart import AppChart
+from k8s.namespace_chart import NamespaceChart
+from k8s.props import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, app_props, log_group_name, namespace_props
+
+KUBERNETES_VERSIONS = {"1.33": eks.KubernetesVersion.V1_33}
+ALB_CONTROLLER_VERSION = eks.AlbControllerVersion.V2_17_1
+# External Secrets Operator: runs as Deployments (Fargate-compatible, unlike the Secrets Store CSI driver).
+ESO_CHART_VERSION = "0.20.4"
+ESO_REPOSITORY = "https://charts.external-secrets.io"
+# Regions whose EKS add-on images live in account 602401143452. Pulling the ALB controller image from the stage
+# region keeps the pull on the ECR VPC endpoints; elsewhere CDK's default (us-west-2) is kept and needs NAT.
+EKS_IMAGE_ACCOUNT = "602401143452"
+EKS_IMAGE_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "sa-east-1",
+        "eu-central-1",
+        "eu-north-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+    }
+)
+CONTROL_PLANE_LOGS = (
+    eks.ClusterLoggingTypes.API,
+    eks.ClusterLoggingTypes.AUDIT,
+    eks.ClusterLoggingTypes.AUTHENTICATOR,
+    eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+    eks.ClusterLoggingTypes.SCHEDULER,
+)
+
+
+class EksFargateCluster(Construct):
+    """A ``FargateCluster`` running the app's charts, with everything the pods need from AWS.
+
+    Args:
+        vpc: the stage VPC; the control plane ENIs, the kubectl handler and every pod use its private subnets.
+        config: the stage (``eks`` section, image, health contract, settings, log retention).
+        secrets: the stage's SecureString parameters; External Secrets' IRSA role may read exactly these.
+        target_group_arn: the CloudFormation ALB's IP target group the pods join through a TargetGroupBinding.
+
+    Attributes:
+        cluster: the ``eks.FargateCluster``; ``cluster.cluster_security_group`` is what Fargate pods use.
+        app_role: the app's IRSA role (only ``config.eks.app_permissions``).
+        secret_reader: External Secrets' IRSA role.
+        pod_execution_role: the app profile's pod execution role (pulls the image, writes logs).
+        log_group: the app's log group (retention from ``log_retention_days``), fed by the ``aws-logging`` ConfigMap.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        config: AppConfig,
+        secrets: AppSecrets,
+        target_group_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        eks_config = config.eks
+        private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        alb_repository = (
+            f"{EKS_IMAGE_ACCOUNT}.dkr.ecr.{config.region}.amazonaws.com/amazon/aws-load-balancer-controller"
+            if config.region in EKS_IMAGE_REGIONS
+            else None
+        )
+        self.cluster = eks.FargateCluster(
+            self,
+            "Cluster",
+            version=KUBERNETES_VERSIONS[eks_config.kubernetes_version],
+            vpc=vpc,
+            vpc_subnets=[private],
+            endpoint_access=(
+                eks.EndpointAccess.PRIVATE
+                if eks_config.endpoint_access == "private"
+                else eks.EndpointAccess.PUBLIC_AND_PRIVATE
+            ),
+            cluster_logging=list(CONTROL_PLANE_LOGS),
+            # The kubectl handler runs in the private subnets (in the cluster SG) so it reaches a private endpoint.
+            kubectl_provider_options=eks.KubectlProviderOptions(
+                kubectl_layer=KubectlV33Layer(self, "KubectlLayer"),
+                private_subnets=vpc.private_subnets,
+            ),
+            # The default profile (default + kube-system: CoreDNS, ALB controller, metrics-server) in private subnets.
+            default_profile=eks.FargateProfileOptions(
+                selectors=[eks.Selector(namespace="default"), eks.Selector(namespace="kube-system")],
+                vpc=vpc,
+                subnet_selection=private,
+            ),
+            # Region and VPC id go into the controller's values: Fargate pods have no IMDS to discover them.
+            alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION, repository=alb_repository),
+        )
+        cluster = self.cluster
+
+        # One profile per namespace with pods (fargate-profile-namespace); `vpc` makes the Subnets explicit.
+        app_profile = cluster.add_fargate_profile(
+            "AppProfile", selectors=[eks.Selector(namespace=eks_config.namespace)], vpc=vpc, subnet_selection=private
+        )
+        eso_profile = cluster.add_fargate_profile(
+            "ExternalSecretsProfile",
+            selectors=[eks.Selector(namespace=ESO_NAMESPACE)],
+            vpc=vpc,
+            subnet_selection=private,
+        )
+        self.pod_execution_role = app_profile.pod_execution_role
+        self.log_group = logs.LogGroup(
+            self,
+            "AppLogs",
+            log_group_name=log_group_name(config),
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY,
+        )
+        # Fargate's log router writes with the pod execution role; the group exists already (no CreateLogGroup).
+        self.log_group.grant_write(self.pod_execution_role)
+        self.pod_execution_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[self.log_group.log_group_arn])
+        )
+        image = ECR_IMAGE.match(config.image)
+        if image is not None:  # the schema refused anything else
+            ecr.Repository.from_repository_arn(
+                self, "Repository", f"arn:aws:ecr:{image['region']}:{image['account']}:repository/{image['repo']}"
+            ).grant_pull(self.pod_execution_role)
+
+        # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate).
+        self.app_role = self.irsa_role("AppRole", namespace=eks_config.namespace, name=eks_config.service_account)
+        if eks_config.app_permissions:
+            # Extra AWS permissions of the app, from config, on the app's role only (iam-app-permissions).
+            self.app_role.add_to_principal_policy(
+                iam.PolicyStatement(sid="AppPermissions", actions=sorted(eks_config.app_permissions), resources=["*"])
+            )
+            acknowledge(
+                self.app_role,
+                "IAM5[Resource::*]",
+                "eks.app_permissions are reviewed in the stage file; APIs such as Cost Explorer have no resources",
+            )
+        self.secret_reader = self.irsa_role("ExternalSecretsRole", namespace=ESO_NAMESPACE, name=ESO_SERVICE_ACCOUNT)
+        secrets.grant_read(self.secret_reader)
+
+        external_secrets = cluster.add_helm_chart(
+            "ExternalSecrets",
+            chart="external-secrets",
+            repository=ESO_REPOSITORY,
+            version=ESO_CHART_VERSION,
+            release="external-secrets",
+            namespace=ESO_NAMESPACE,
+            create_namespace=True,
+            wait=True,  # CRDs and webhook ready before the ExternalSecret objects are applied
+            values={
+                "installCRDs": True,
+                "serviceAccount": {
+                    "create": True,
+                    "name": ESO_SERVICE_ACCOUNT,
+                    "annotations": {"eks.amazonaws.com/role-arn": self.secret_reader.role_arn},
+                },
+            },
+        )
+        external_secrets.node.add_dependency(eso_profile)
+        # metrics-server feeds the HorizontalPodAutoscaler's CPU metric; runs in kube-system (default profile).
+        # (ignore: jsii's ICluster protocol lists kubectl_provider_options, which FargateCluster lacks in Python.)
+        eks.Addon(self, "MetricsServer", cluster=cluster, addon_name="metrics-server")  # type: ignore[arg-type]
+
+        namespaces = cluster.add_cdk8s_chart(
+            "Namespaces", NamespaceChart(cdk8s.App(), "namespaces", props=namespace_props(config))
+        )
+        self.app_chart = AppChart(
+            cdk8s.App(),
+            "app",
+            props=app_props(
+                config,
+                environment=runtime_environment(config),
+                role_arn=self.app_role.role_arn,
+                target_group_arn=target_group_arn,
+            ),
+        )
+        app = cluster.add_cdk8s_chart("App", self.app_chart)
+        # Namespace before its objects; ESO's CRDs before ExternalSecret; the controller before TargetGroupBinding.
+        app.node.add_dependency(namespaces)
+        app.node.add_dependency(external_secrets)
+        if cluster.alb_controller is not None:
+            app.node.add_dependency(cluster.alb_controller)
+        app.node.add_dependency(app_profile)
+        self._acknowledge_platform(app_profile, eso_profile)
+
+    def _acknowledge_platform(self, *profiles: eks.FargateProfile) -> None:
+        """cdk-nag findings on roles and functions CDK's EKS module builds for itself, each with its reason."""
+        cluster = self.cluster
+        acknowledge(
+            cluster.role,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSClusterPolicy]",
+            "the EKS service role needs AmazonEKSClusterPolicy; AWS maintains it with the service",
+        )
+        for profile in (cluster.default_profile, *profiles):
+            if profile is not None:
+                acknowledge(
+                    profile.pod_execution_role,
+                    "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEKSFargatePodExecutionRolePolicy]",
+                    "Fargate's pod execution role policy (image pulls for system pods); AWS maintains it",
+                )
+        acknowledge(
+            self.pod_execution_role,
+            "IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions; pulls are scoped to the repository",
+        )
+        provider = cluster.kubectl_provider
+        if provider is not None:
+            handler = provider.node.find_child("Handler")
+            handler_id = Stack.of(self).get_logical_id(handler.node.default_child)  # type: ignore[arg-type]
+            for policy in (
+                "AmazonEC2ContainerRegistryReadOnly",
+                "service-role/AWSLambdaBasicExecutionRole",
+                "service-role/AWSLambdaVPCAccessExecutionRole",
+            ):
+                acknowledge(
+                    provider,
+                    f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
+                    "CDK's kubectl provider functions: logs, VPC ENIs and Helm chart pulls from ECR",
+                )
+            acknowledge(
+                provider,
+                'IAM4[Policy::{"Fn::If":["'
+                + Stack.of(self).get_logical_id(
+                    handler.node.find_child("HasEcrPublic")  # type: ignore[arg-type]
+                )
+                + '",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},'
+                '":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
+                "CDK's kubectl handler: ECR Public read only where the partition has ECR Public",
+            )
+            acknowledge(
+                provider,
+                f"IAM5[Resource::<{handler_id}.Arn>:*]",
+                "the provider framework invokes any version of the kubectl handler",
+            )
+            acknowledge(provider, "L1", "CDK pins the kubectl handler's runtime to the one the kubectl layer needs")
+        if cluster.alb_controller is not None:
+            controller = cluster.alb_controller
+            for resource in (
+                "*",
+                "arn:<AWS::Partition>:ec2:*:*:security-group/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:targetgroup/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/app/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:loadbalancer/net/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/app/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener/net/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
+                "arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
+            ):
+                acknowledge(
+                    controller,
+                    f"IAM5[Resource::{resource}]",
+                    "the AWS Load Balancer Controller's published IAM policy (bundled by CDK per version); "
+                    "it registers pod IPs in target groups it cannot know at deploy time",
+                )
+
+    def irsa_role(self, construct_id: str, *, namespace: str, name: str) -> iam.Role:
+        """An IAM role only the service account ``namespace/name`` of this cluster can assume (IRSA).
+
+        The same trust ``cluster.add_service_account`` builds, without its ServiceAccount manifest: the app's
+        ServiceAccount lives in the app chart next to the Deployment using it, ESO's in its Helm values.
+        """
+        provider = self.cluster.open_id_connect_provider
+        issuer = provider.open_id_connect_provider_issuer
+        conditions = CfnJson(
+            self,
+            f"{construct_id}Trust",
+            value={
+                f"{issuer}:aud": "sts.amazonaws.com",
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{name}",
+            },
+        )
+        return iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.OpenIdConnectPrincipal(provider).with_conditions({"StringEquals": conditions}),
+            description=f"IRSA: service account {namespace}/{name}",
+        )

@@ -1,0 +1,283 @@
+"""AppChart: the web app on EKS Fargate, wired to the CloudFormation ALB, settings and secrets of the stage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import cdk8s
+from constructs import Construct
+
+from k8s.objects import api_object
+
+# Custom resources of controllers the EKS stack installs (AWS Load Balancer Controller, External Secrets Operator).
+TARGET_GROUP_BINDING_API = "elbv2.k8s.aws/v1beta1"
+EXTERNAL_SECRETS_API = "external-secrets.io/v1"  # served by the pinned ESO chart; v1beta1 is deprecated
+STARTUP_PERIOD_SECONDS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppChartProps:
+    """Args:
+    name: app name; names every object (``<name>``, ``<name>-settings``, ``<name>-secrets`` ...).
+    namespace: where the app runs; a Fargate profile selects it.
+    service_account: IRSA service account the pods run as; ``role_arn`` is its role (a CDK token in the stack).
+    image: immutable ECR image URI.
+    port / health_port: container port and the port the health paths answer on.
+    liveness_path / readiness_path: shallow path for liveness/startup, deep path for readiness only.
+    interval_seconds / timeout_seconds / unhealthy_threshold / healthy_threshold: from the health contract.
+    boot_seconds: worst-case start time; the startup probe's budget covers it.
+    cpu / memory: per pod; requests == limits (Fargate sizes pods from requests).
+    min_replicas / max_replicas / cpu_target_percent: HorizontalPodAutoscaler.
+    environment: plain settings (``runtime_environment(config)``), delivered through a ConfigMap.
+    secrets: setting name -> SSM parameter name, delivered through an ExternalSecret.
+    target_group_arn: the CloudFormation ALB's IP target group the pods join (TargetGroupBinding).
+    region: region of the Parameter Store the secret store reads.
+    secret_store_service_account / secret_store_namespace: ESO's IRSA service account (jwt auth).
+    refresh_interval: how often ESO re-reads the parameters (default ``1h``).
+    """
+
+    name: str
+    namespace: str
+    service_account: str
+    role_arn: str
+    image: str
+    port: int
+    health_port: int
+    liveness_path: str
+    readiness_path: str
+    interval_seconds: int
+    timeout_seconds: int
+    unhealthy_threshold: int
+    healthy_threshold: int
+    boot_seconds: int
+    cpu: str
+    memory: str
+    min_replicas: int
+    max_replicas: int
+    cpu_target_percent: int
+    environment: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    target_group_arn: str
+    region: str
+    secret_store_service_account: str = "external-secrets"
+    secret_store_namespace: str = "external-secrets"
+    refresh_interval: str = "1h"
+
+    @property
+    def settings_name(self) -> str:
+        return f"{self.name}-settings"
+
+    @property
+    def secrets_name(self) -> str:
+        return f"{self.name}-secrets"
+
+    @property
+    def secret_store_name(self) -> str:
+        return f"{self.name}-parameter-store"
+
+
+class AppChart(cdk8s.Chart):
+    """ServiceAccount, ConfigMap, ClusterSecretStore + ExternalSecret, Deployment, Service, TargetGroupBinding,
+    HPA and PDB of the app. Every pod setting comes from an object of this chart (k8s-secret-configmap-missing)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: AppChartProps) -> None:
+        super().__init__(scope, construct_id)  # namespaces set per object: the secret store is cluster-scoped
+        labels = {"app.kubernetes.io/name": props.name}
+        ns = props.namespace
+
+        api_object(
+            self,
+            "ServiceAccount",
+            api_version="v1",
+            kind="ServiceAccount",
+            name=props.service_account,
+            namespace=ns,
+            annotations={"eks.amazonaws.com/role-arn": props.role_arn},
+        )
+        api_object(
+            self,
+            "Settings",
+            api_version="v1",
+            kind="ConfigMap",
+            name=props.settings_name,
+            namespace=ns,
+            data=dict(sorted(props.environment.items())),
+        )
+        if props.secrets:
+            self._secrets(props)
+
+        resources = {"cpu": props.cpu, "memory": props.memory}
+        http_get = {"port": props.health_port, "scheme": "HTTP"}
+        container = {
+            "name": "app",
+            "image": props.image,
+            "ports": [{"name": "http", "containerPort": props.port, "protocol": "TCP"}],
+            "envFrom": [{"configMapRef": {"name": props.settings_name, "optional": False}}],
+            "env": [
+                {
+                    "name": name,
+                    "valueFrom": {"secretKeyRef": {"name": props.secrets_name, "key": name, "optional": False}},
+                }
+                for name in sorted(props.secrets)
+            ],
+            # Fargate sizes the pod from requests and gives it nothing more: requests == limits (fargate-memory-oom).
+            "resources": {"requests": dict(resources), "limits": dict(resources)},
+            # The startup probe holds liveness back until the app has booted, so liveness stays short and honest.
+            "startupProbe": {
+                "httpGet": {**http_get, "path": props.liveness_path},
+                "periodSeconds": STARTUP_PERIOD_SECONDS,
+                "timeoutSeconds": min(props.timeout_seconds, STARTUP_PERIOD_SECONDS - 1),
+                "failureThreshold": max(1, math.ceil(props.boot_seconds / STARTUP_PERIOD_SECONDS)) + 1,
+            },
+            "livenessProbe": {
+                "httpGet": {**http_get, "path": props.liveness_path},
+                "periodSeconds": props.interval_seconds,
+                "timeoutSeconds": props.timeout_seconds,
+                "failureThreshold": props.unhealthy_threshold,
+            },
+            # Only readiness checks the deep path: a DB blip takes pods out of the target group, never restarts them.
+            "readinessProbe": {
+                "httpGet": {**http_get, "path": props.readiness_path},
+                "periodSeconds": props.interval_seconds,
+                "timeoutSeconds": props.timeout_seconds,
+                "failureThreshold": props.unhealthy_threshold,
+                "successThreshold": 1,
+            },
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }
+        api_object(
+            self,
+            "Deployment",
+            api_version="apps/v1",
+            kind="Deployment",
+            name=props.name,
+            namespace=ns,
+            labels=labels,
+            # No spec.replicas: the HPA owns the count; a re-apply must not reset a scaled-out deployment.
+            spec={
+                "selector": {"matchLabels": labels},
+                # A rollout never drops below the running count (manual-rollback); maxSurge adds one pod at a time.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": props.service_account,
+                        "securityContext": {"runAsNonRoot": True},
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [container],
+                        # The root filesystem is read-only; /tmp is the only scratch space.
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+        )
+        api_object(
+            self,
+            "Service",
+            api_version="v1",
+            kind="Service",
+            name=props.name,
+            namespace=ns,
+            labels=labels,
+            spec={
+                "type": "ClusterIP",
+                "selector": labels,
+                "ports": [{"name": "http", "port": props.port, "targetPort": "http", "protocol": "TCP"}],
+            },
+        )
+        # Pods join the CloudFormation ALB's target group as IP targets (k8s-ingress-fargate). No `networking`
+        # block: the security-group rule ALB -> cluster SG lives in the EKS stack, not in the controller.
+        api_object(
+            self,
+            "TargetGroupBinding",
+            api_version=TARGET_GROUP_BINDING_API,
+            kind="TargetGroupBinding",
+            name=props.name,
+            namespace=ns,
+            spec={
+                "serviceRef": {"name": props.name, "port": props.port},
+                "targetGroupARN": props.target_group_arn,
+                "targetType": "ip",
+            },
+        )
+        api_object(
+            self,
+            "Autoscaler",
+            api_version="autoscaling/v2",
+            kind="HorizontalPodAutoscaler",
+            name=props.name,
+            namespace=ns,
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": props.name},
+                "minReplicas": props.min_replicas,
+                "maxReplicas": props.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": props.cpu_target_percent},
+                        },
+                    }
+                ],
+            },
+        )
+        api_object(
+            self,
+            "Disruption",
+            api_version="policy/v1",
+            kind="PodDisruptionBudget",
+            name=props.name,
+            namespace=ns,
+            spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+        )
+
+    def _secrets(self, props: AppChartProps) -> None:
+        # Cluster-scoped store: ESO authenticates as its own IRSA service account (jwt) to Parameter Store.
+        api_object(
+            self,
+            "SecretStore",
+            api_version=EXTERNAL_SECRETS_API,
+            kind="ClusterSecretStore",
+            name=props.secret_store_name,
+            spec={
+                "provider": {
+                    "aws": {
+                        "service": "ParameterStore",
+                        "region": props.region,
+                        "auth": {
+                            "jwt": {
+                                "serviceAccountRef": {
+                                    "name": props.secret_store_service_account,
+                                    "namespace": props.secret_store_namespace,
+                                }
+                            }
+                        },
+                    }
+                }
+            },
+        )
+        # One entry per secret setting, all into one Secret owned by ESO: never `kubectl create secret | apply`,
+        # which replaces the whole data map and drops keys.
+        api_object(
+            self,
+            "Secrets",
+            api_version=EXTERNAL_SECRETS_API,
+            kind="ExternalSecret",
+            name=props.secrets_name,
+            namespace=props.namespace,
+            spec={
+                "refreshInterval": props.refresh_interval,
+                "secretStoreRef": {"kind": "ClusterSecretStore", "name": props.secret_store_name},
+                "target": {"name": props.secrets_name, "creationPolicy": "Owner"},
+                "data": [{"secretKey": name, "remoteRef": {"key": key}} for name, key in sorted(props.secrets.items())],
+            },
+        )

@@ -1,0 +1,62 @@
+"""Write the stage's Kubernetes manifests to ``k8s/dist/`` for review: ``python -m k8s.synth --stage dev``.
+
+ARNs that only exist after a deploy are placeholders: the IRSA role ARN is built from the config (with the
+offline account when none is set), the target group ARN is an obvious ``<...>`` marker. The EKS stack applies
+the same charts with the real values as CloudFormation tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import cdk8s
+
+from config import load_config, resolve_account
+from config.schema import AppConfig
+from constructs.compute_target import runtime_environment
+from k8s.app_chart import AppChart
+from k8s.namespace_chart import NamespaceChart
+from k8s.props import app_props, namespace_props
+
+DIST = Path(__file__).resolve().parent / "dist"
+TARGET_GROUP_PLACEHOLDER = "<target-group-arn: output TargetGroupArn of the {stack} stack>"
+
+
+def placeholder_role_arn(config: AppConfig) -> str:
+    return f"arn:aws:iam::{config.account}:role/<{config.stack_name('eks')}-app-irsa-role>"
+
+
+def build(config: AppConfig, outdir: Path = DIST) -> list[Path]:
+    """Synthesize both charts of ``config`` into ``outdir`` (replaced), one YAML file per chart."""
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    app = cdk8s.App(outdir=str(outdir), yaml_output_type=cdk8s.YamlOutputType.FILE_PER_CHART)
+    NamespaceChart(app, "namespaces", props=namespace_props(config))
+    AppChart(
+        app,
+        "app",
+        props=app_props(
+            config,
+            environment=runtime_environment(config),
+            role_arn=placeholder_role_arn(config),
+            target_group_arn=TARGET_GROUP_PLACEHOLDER.format(stack=config.stack_name("eks")),
+        ),
+    )
+    app.synth()
+    return sorted(outdir.glob("*.yaml"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev")
+    args = parser.parse_args()
+    config, _ = resolve_account(load_config(args.stage), environ={})
+    for path in build(config):
+        print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""EksStack: the app on EKS Fargate behind its own CloudFormation ALB, wired to the data stack from this side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack, aws_ec2 as ec2
+from constructs import Construct
+
+from config.schema import AppConfig
+from constructs.alarms import LT, add_alarm
+from constructs.compute_target import ComputeTarget
+from constructs.eks_fargate_cluster import EksFargateCluster
+from constructs.load_balancer import WebLoadBalancer
+from stacks.data import DataStack
+
+
+class EksStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc, data: DataStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        prefix = f"{config.app}-{config.stage}"
+        self.load_balancer = WebLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            config=config.load_balancer,
+            health=config.health,
+            target_port=config.container_port,
+            domain=config.domain,
+            alarm_topic=data.alarm_topic,
+            alarm_prefix=f"{prefix}-eks",
+            retain_logs=config.stage == "prod",
+        )
+        target_group = self.load_balancer.target_group
+        self.eks = EksFargateCluster(
+            self,
+            "Eks",
+            vpc=vpc,
+            config=config,
+            secrets=data.secrets,
+            target_group_arn=target_group.target_group_arn,
+        )
+        cluster = self.eks.cluster
+        # Fargate pods get the *cluster* security group (eks-fargate-pod-sg): that is the group to wire.
+        cluster_sg = cluster.cluster_security_group
+        pods = ec2.Connections(security_groups=[cluster_sg])
+        # The TargetGroupBinding registers pod IPs; nothing else opens the path ALB -> pods (alb-to-target-sg).
+        for port in sorted({config.container_port, config.health_port}):
+            self.load_balancer.connections.allow_to(pods, ec2.Port.tcp(port), f"ALB to EKS pods on {port}")
+        # Consumer-side wiring: the rules live in this stack; the data stack does not change (sg-compute-to-rds).
+        pods.allow_to_default_port(data.database, "EKS Fargate pods to PostgreSQL")
+        pods.allow_to_default_port(data.cache, "EKS Fargate pods to Redis")
+
+        ComputeTarget(
+            self,
+            "Declaration",
+            kind="eks",
+            security_group=cluster_sg,
+            secret_reader=self.eks.secret_reader,
+            image_puller=self.eks.pod_execution_role,
+            max_units=config.eks.max_replicas,
+            log_groups=[self.eks.log_group],
+            load_balancer_group=self.load_balancer.security_group,
+        )
+        add_alarm(
+            self,
+            "HealthyHostsAlarm",
+            name=f"{prefix}-eks-HealthyHostCount",
+            metric=target_group.metrics.healthy_host_count(period=Duration.minutes(1), statistic="Minimum"),
+            threshold=config.eks.min_replicas,
+            comparison=LT,
+            topic=data.alarm_topic,
+            description=f"fewer than {config.eks.min_replicas} healthy pods in the target group",
+        )
+        for key, value in {
+            "ClusterName": cluster.cluster_name,
+            "ComputeSecurityGroupId": cluster_sg.security_group_id,
+            "TargetGroupArn": target_group.target_group_arn,
+            "LoadBalancerArn": self.load_balancer.load_balancer.load_balancer_arn,
+            "LoadBalancerDnsName": self.load_balancer.load_balancer.load_balancer_dns_name,
+            "ConsumerRoleArn": self.eks.app_role.role_arn,
+            "LogGroupName": self.eks.log_group.log_group_name,
+        }.items():
+            CfnOutput(self, key, value=value)

@@ -1,0 +1,162 @@
+"""The cdk8s charts alone (no AWS): hardening, probes, IRSA annotation, settings, schema validity, dist snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import kubernetes_validate
+import pytest
+
+from config.schema import AppConfig
+from constructs.compute_target import runtime_environment
+from k8s.app_chart import AppChart
+from k8s.namespace_chart import NamespaceChart
+from k8s.props import app_props, log_group_name, namespace_props
+from k8s.synth import build
+from tests.conftest import stage_config
+
+ROLE = "arn:aws:iam::123456789012:role/app-irsa"
+TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/app/0123456789abcdef"
+# Custom resources of the ALB controller and External Secrets: not in the Kubernetes schema, checked by the
+# controllers' CRDs at apply time (and by the tests below for the fields that matter).
+CRD_KINDS = {"TargetGroupBinding", "ExternalSecret", "ClusterSecretStore"}
+KUBERNETES_VERSION = "1.33.0"
+
+
+@pytest.fixture(scope="module")
+def config() -> AppConfig:
+    return stage_config("dev", targets=["eks"])
+
+
+@pytest.fixture(scope="module")
+def app_objects(config: AppConfig) -> list[dict[str, Any]]:
+    props = app_props(config, environment=runtime_environment(config), role_arn=ROLE, target_group_arn=TARGET_GROUP)
+    return list(cdk8s.Testing.synth(AppChart(cdk8s.Testing.app(), "app", props=props)))
+
+
+@pytest.fixture(scope="module")
+def namespace_objects(config: AppConfig) -> list[dict[str, Any]]:
+    return list(cdk8s.Testing.synth(NamespaceChart(cdk8s.Testing.app(), "ns", props=namespace_props(config))))
+
+
+def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def _container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(_one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_container_is_hardened_and_sized_for_fargate(app_objects: list[dict[str, Any]]) -> None:
+    pod = _one(app_objects, "Deployment")["spec"]["template"]["spec"]
+    container = _container(app_objects)
+    assert container["resources"]["requests"] == container["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+    assert "hostNetwork" not in pod and not any("hostPort" in p for p in container["ports"])
+
+
+def test_probes_follow_the_health_contract(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    container = _container(app_objects)
+    startup, liveness, readiness = (container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= config.health.boot_seconds
+    assert startup["httpGet"]["path"] == liveness["httpGet"]["path"] == config.health.liveness_path
+    assert readiness["httpGet"]["path"] == config.health.readiness_path
+    assert liveness["httpGet"]["port"] == config.health_port
+
+
+def test_rollout_keeps_capacity_and_scales(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    deployment = _one(app_objects, "Deployment")
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert "replicas" not in deployment["spec"]  # the HPA owns the count
+    hpa = _one(app_objects, "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (config.eks.min_replicas, config.eks.max_replicas)
+    assert _one(app_objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_pods_run_as_the_irsa_service_account(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    account = _one(app_objects, "ServiceAccount")
+    assert account["metadata"] == {
+        "name": config.eks.service_account,
+        "namespace": config.eks.namespace,
+        "annotations": {"eks.amazonaws.com/role-arn": ROLE},
+    }
+    pod = _one(app_objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == config.eks.service_account
+
+
+def test_pods_join_the_alb_target_group_as_ip_targets(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    binding = _one(app_objects, "TargetGroupBinding")
+    assert binding["apiVersion"] == "elbv2.k8s.aws/v1beta1"
+    assert binding["spec"] == {
+        "serviceRef": {"name": config.app, "port": config.container_port},
+        "targetGroupARN": TARGET_GROUP,
+        "targetType": "ip",
+    }
+    assert _one(app_objects, "Service")["spec"]["type"] == "ClusterIP"
+
+
+def test_settings_configmap_is_the_runtime_environment(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    settings = _one(app_objects, "ConfigMap")
+    assert settings["data"] == runtime_environment(config)
+    assert _container(app_objects)["envFrom"] == [
+        {"configMapRef": {"name": settings["metadata"]["name"], "optional": False}}
+    ]
+
+
+def test_external_secret_has_one_entry_per_secret_setting(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
+    external = _one(app_objects, "ExternalSecret")
+    data = {d["secretKey"]: d["remoteRef"]["key"] for d in external["spec"]["data"]}
+    assert data == {name: config.parameter_name(name) for name in config.secret_settings}
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in _container(app_objects)["env"]}
+    assert set(env) == set(config.secret_settings)
+    assert {ref["name"] for ref in env.values()} == {external["spec"]["target"]["name"]}
+    store = _one(app_objects, "ClusterSecretStore")
+    assert external["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": store["metadata"]["name"]}
+    aws = store["spec"]["provider"]["aws"]
+    assert (aws["service"], aws["region"]) == ("ParameterStore", config.region)
+    assert aws["auth"]["jwt"]["serviceAccountRef"] == {"name": "external-secrets", "namespace": "external-secrets"}
+    assert not any(o["kind"] == "Secret" for o in app_objects)
+
+
+def test_fargate_logging_is_configured(config: AppConfig, namespace_objects: list[dict[str, Any]]) -> None:
+    namespaces = {o["metadata"]["name"]: o for o in namespace_objects if o["kind"] == "Namespace"}
+    assert set(namespaces) == {config.eks.namespace, "aws-observability"}
+    assert namespaces["aws-observability"]["metadata"]["labels"] == {"aws-observability": "enabled"}
+    logging = _one(namespace_objects, "ConfigMap")
+    assert (logging["metadata"]["name"], logging["metadata"]["namespace"]) == ("aws-logging", "aws-observability")
+    output = logging["data"]["output.conf"]
+    assert f"log_group_name {log_group_name(config)}\n" in output and f"region {config.region}\n" in output
+    assert "auto_create_group false" in output
+
+
+def test_every_builtin_manifest_is_valid_for_kubernetes_1_33(
+    app_objects: list[dict[str, Any]], namespace_objects: list[dict[str, Any]]
+) -> None:
+    checked = 0
+    for obj in [*app_objects, *namespace_objects]:
+        if obj["kind"] in CRD_KINDS:
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)  # raises on any schema violation
+        checked += 1
+    assert checked == len(app_objects) + len(namespace_objects) - len(CRD_KINDS)
+
+
+def test_validation_catches_a_broken_manifest(app_objects: list[dict[str, Any]]) -> None:
+    broken = {**_one(app_objects, "Deployment"), "spec": {"selector": {}, "template": {"spec": {"containers": 1}}}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_dist_manifests_match_snapshot(tmp_path: Path, snapshot: Any) -> None:
+    # What `make k8s` writes for review (placeholder ARNs), for stage dev.
+    files = build(stage_config("dev"), tmp_path / "dist")
+    assert [f.name for f in files] == ["app.k8s.yaml", "namespaces.k8s.yaml"]
+    assert {f.name: f.read_text() for f in files} == snapshot
