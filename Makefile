@@ -30,8 +30,9 @@ setup: $(VENV)/.installed node_modules/.installed
 synth: setup ## synthesize every stack of STAGE (default dev) into cdk.out/, offline
 	@echo "==> synthesizing stage $(STAGE) (offline, no AWS account needed)"
 	@rm -rf cdk.out
-	@$(CDK) synth --all --quiet $(CDK_FLAGS)
+	@$(CDK) synth --quiet $(CDK_FLAGS)
 	@echo "==> templates written:" && ls -1 cdk.out/*.template.json
+	@$(BIN)/python -m k8s.synth --stage $(STAGE) --if-enabled
 	@$(BIN)/python -m report
 
 test: setup ## the whole suite: config, guards, snapshots, logical IDs, cfn-lint, handler, doctor, report

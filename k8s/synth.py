@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 import cdk8s
 
-from config import load_config, resolve_account
+from config import ConfigError, load_config, resolve_account
 from config.schema import AppConfig
 from constructs.compute_target import runtime_environment
 from k8s.app_chart import AppChart
@@ -51,8 +52,18 @@ def build(config: AppConfig, outdir: Path = DIST) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="dev")
+    parser.add_argument("--if-enabled", action="store_true", help="do nothing unless the stage enables eks")
     args = parser.parse_args()
-    config, _ = resolve_account(load_config(args.stage), environ={})
+    try:
+        config, _ = resolve_account(load_config(args.stage), environ={})
+    except ConfigError as error:
+        print(f"cannot synthesize manifests: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
+        for line in error.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    if args.if_enabled and "eks" not in config.targets:
+        return 0
+    print(f"==> writing the {config.stage} stage's Kubernetes manifests to {DIST.relative_to(Path.cwd())}/")
     for path in build(config):
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
     return 0

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from report.assembly import AssemblyError, load_assembly, load_k8s
+from report.assembly import AssemblyError, Stack, load_assembly, load_k8s
 from report.extract import build_report
 from report.render import render_json, render_markdown
 
@@ -31,6 +31,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _default_k8s(stacks: Sequence[Stack]) -> Path | None:
+    """``k8s/dist`` belongs in the report only when this assembly applies Kubernetes manifests (an EKS stack)."""
+    applies = any(
+        resource.get("Type") == "Custom::AWSCDK-EKS-KubernetesResource"
+        for stack in stacks
+        for resource in stack.resources.values()
+    )
+    return DEFAULT_K8S if applies and DEFAULT_K8S.is_dir() else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the review files; return the process exit code."""
     args = parse_args(argv)
@@ -41,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (args.base / "manifest.json").is_file():
                 raise AssemblyError(f"no base cloud assembly at {args.base}")
             base = load_assembly(args.base)
-        k8s_dir = args.k8s if args.k8s is not None else (DEFAULT_K8S if DEFAULT_K8S.is_dir() else None)
+        k8s_dir = args.k8s if args.k8s is not None else _default_k8s(stacks)
         if k8s_dir is not None and not k8s_dir.is_dir():
             raise AssemblyError(f"no Kubernetes manifests at {k8s_dir}")
         k8s = load_k8s(k8s_dir) if k8s_dir is not None else []

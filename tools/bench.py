@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CDK = ["npx", "--no-install", "cdk", "synth", "--all", "--quiet", "--no-notices", "--no-version-reporting"]
+CDK = ["npx", "--no-install", "cdk", "synth", "--quiet", "--no-notices", "--no-version-reporting"]
 
 
 def timed(command: list[str]) -> tuple[float, float]:

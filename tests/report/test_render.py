@@ -114,18 +114,25 @@ def test_missing_cloud_assembly_exits_2_with_one_clear_line(tmp_path: Path) -> N
     assert result.stdout == ""
 
 
-def test_defaults_read_cdk_out_and_k8s_dist_and_write_next_to_the_assembly(
+def test_defaults_read_cdk_out_and_k8s_dist_only_for_an_eks_assembly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(FIXTURES / "assembly", tmp_path / "cdk.out")
     shutil.copytree(FIXTURES / "k8s", tmp_path / "k8s" / "dist")
     monkeypatch.chdir(tmp_path)
 
-    assert main([]) == 0
+    def secret_sources() -> set[str]:
+        assert main([]) == 0
+        review = json.loads((tmp_path / "cdk.out" / "review.json").read_text(encoding="utf-8"))
+        assert (tmp_path / "cdk.out" / "REVIEW.md").is_file()
+        return {use["source"] for use in review["secrets"]}
 
-    review = json.loads((tmp_path / "cdk.out" / "review.json").read_text(encoding="utf-8"))
-    assert any(use["source"] == "ExternalSecret" for use in review["secrets"])
-    assert (tmp_path / "cdk.out" / "REVIEW.md").is_file()
+    assert "ExternalSecret" not in secret_sources()  # no EKS stack: the manifests are not this stage's
+    template_path = next((tmp_path / "cdk.out").rglob("*.template.json"))
+    template = json.loads(template_path.read_text(encoding="utf-8"))
+    template["Resources"]["Manifest"] = {"Type": "Custom::AWSCDK-EKS-KubernetesResource", "Properties": {}}
+    template_path.write_text(json.dumps(template), encoding="utf-8")
+    assert "ExternalSecret" in secret_sources()
 
 
 def test_missing_base_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
