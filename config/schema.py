@@ -483,9 +483,6 @@ class AppConfig(_Model):
     def _targets(cls, value: list[Target]) -> list[Target]:
         if len(set(value)) != len(value):
             raise ValueError(f"[config] {value} lists a target twice")
-        not_yet = [target for target in value if target not in AVAILABLE_TARGETS]
-        if not_yet:
-            raise ValueError(f"[config] target {not_yet[0]!r} is not available in this version; remove it")
         return value
 
     @field_validator("image")
@@ -611,9 +608,6 @@ class AppConfig(_Model):
 
     def stack_name(self, purpose: str) -> str:
         return f"{self.app}-{self.stage}-{purpose}"
-
-
-AVAILABLE_TARGETS: frozenset[str] = frozenset({"ecs", "eb", "eks"})
 
 
 def _secret_kind_for(name: str) -> str:

@@ -35,7 +35,7 @@ from config.schema import ECR_IMAGE, AppConfig
 from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
-from constructs.nag import acknowledge
+from constructs.nag import acknowledge, nag_resource
 
 VPC = "aws:ec2:vpc"
 LAUNCH = "aws:autoscaling:launchconfiguration"
@@ -253,7 +253,7 @@ class BeanstalkEnvironment(Construct):
         )
         acknowledge(
             self.instance_role,
-            f"IAM5[Resource::{stack.resolve(log_groups)}]",
+            f"IAM5[Resource::{nag_resource(stack, log_groups)}]",
             "EB names its log groups after the generated environment name; scoped to EB's log-group prefix",
         )
 

@@ -17,7 +17,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from constructs.nag import acknowledge
+from constructs.nag import acknowledge, nag_resource
 
 RESOURCE_TYPE = "Custom::SecureParameter"
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secure_parameter"
@@ -106,9 +106,7 @@ def _handler_function(stack: Stack, path_prefix: str) -> lambda_.Function:
             ],
         )
     )
-    partition = stack.resolve(stack.partition)
-    partition = partition if isinstance(partition, str) else "<AWS::Partition>"
-    scope = f"arn:{partition}:ssm:{stack.region}:{stack.account}:parameter{path_prefix}/*"
+    scope = nag_resource(stack, f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter{path_prefix}/*")
     acknowledge(role, f"IAM5[Resource::{scope}]", f"writes only parameters under this stage's path {path_prefix}/")
     return lambda_.Function(
         stack,

@@ -107,9 +107,8 @@ def _diagnose(
 
 
 def _eb_solution_stack(config: AppConfig) -> str | None:
-    """``eb.solution_stack`` of the stage file, once the schema has an ``eb`` section."""
-    value = getattr(getattr(config, "eb", None), "solution_stack", None)
-    return str(value) if value else None
+    """``eb.solution_stack`` of the stage file (validated against the Docker AL2023 pattern at load)."""
+    return config.eb.solution_stack
 
 
 @contextlib.contextmanager

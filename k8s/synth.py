@@ -63,7 +63,7 @@ def main() -> int:
         return 1
     if args.if_enabled and "eks" not in config.targets:
         return 0
-    print(f"==> writing the {config.stage} stage's Kubernetes manifests to {DIST.relative_to(Path.cwd())}/")
+    print(f"==> writing the {config.stage} stage's Kubernetes manifests to {DIST}/")
     for path in build(config):
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
     return 0

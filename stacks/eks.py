@@ -80,7 +80,7 @@ class EksStack(Stack):
             "TargetGroupArn": target_group.target_group_arn,
             "LoadBalancerArn": self.load_balancer.load_balancer.load_balancer_arn,
             "LoadBalancerDnsName": self.load_balancer.load_balancer.load_balancer_dns_name,
-            "ConsumerRoleArn": self.eks.app_role.role_arn,
+            "ConsumerRoleArn": self.eks.secret_reader.role_arn,  # External Secrets reads the parameters
             "LogGroupName": self.eks.log_group.log_group_name,
         }.items():
             CfnOutput(self, key, value=value)

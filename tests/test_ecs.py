@@ -289,3 +289,24 @@ def test_config_refuses_invalid_fargate_pairs(cpu: int, memory: int) -> None:
 
     with pytest.raises(ValidationError, match=r"\[fargate-memory-oom\]"):
         stage_config("dev", ecs={"cpu": cpu, "memory_mib": memory})
+
+
+def test_endpoints_without_nat_are_enough_for_private_pulls() -> None:
+    network = {**stage_config("dev").network.model_dump(), "nat_gateways": 0, "interface_endpoints": True}
+    app, _, _ = build(network=network)
+    app.synth()  # every guard passes: ECR, Logs, SSM, Secrets Manager, STS and the S3 gateway are reachable
+
+
+def test_fails_on_compute_group_admitted_on_every_port() -> None:
+    app, stacks, _ = build()
+    assert stacks.ecs is not None
+    stacks.ecs.service.connections.allow_to(stacks.data.cache, ec2.Port.all_tcp(), "too wide")
+    assert_refused(app, "redis-sg", "ports 0-65535 open to ecs")
+
+
+def test_fails_on_load_balancer_without_5xx_alarms() -> None:
+    app, stacks, _ = build()
+    assert stacks.ecs is not None
+    for alarm_id in ("Elb5xxAlarm", "Target5xxAlarm"):
+        stacks.ecs.load_balancer.node.try_remove_child(alarm_id)
+    assert_refused(app, "alarm-5xx-misconfigured", "no alarm on HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count")

@@ -335,3 +335,10 @@ def test_fails_on_k8s_rollout_that_drops_capacity(guarded_stack) -> None:
     app, stack = guarded_stack()
     _manifest(stack, {**_pod("/health"), "strategy": {"type": "Recreate"}})
     assert_refused(app, "manual-rollback", "Deployment/web", "Recreate")
+
+
+def test_icmp_is_not_an_ssh_opening(guarded_stack) -> None:
+    app, stack = guarded_stack()
+    vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"])
+    ec2.SecurityGroup(stack, "Ping", vpc=vpc).add_ingress_rule(ec2.Peer.ipv4("10.0.0.0/16"), ec2.Port.all_icmp())
+    synthesize(app)  # nothing to refuse: an ICMP rule opens no port

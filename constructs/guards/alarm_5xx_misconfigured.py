@@ -22,13 +22,20 @@ REQUIRED_ALARMS: dict[str, tuple[str, frozenset[str]]] = {
         "AWS/ElasticBeanstalk",
         frozenset({"EnvironmentHealth", "ApplicationRequests5xx"}),
     ),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("AWS/ApplicationELB", frozenset({"HTTPCode_ELB_5XX_Count"})),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": (
+        "AWS/ApplicationELB",
+        frozenset({"HTTPCode_Target_5XX_Count", "UnHealthyHostCount"}),
+    ),
 }
 
 
 def _points_at(alarm: Resource, resource: Resource) -> bool:
-    """True when one of the alarm's dimension values references ``resource`` (Ref, possibly inside a Join)."""
-    ref = json.dumps({"Ref": resource.stack.get_logical_id(resource.node)})
-    return any(ref in json.dumps(d.get("value"), sort_keys=True) for d in alarm.props.get("dimensions") or [])
+    """True when one of the alarm's dimension values references ``resource`` (Ref or GetAtt, maybe in a Join)."""
+    logical_id = resource.stack.get_logical_id(resource.node)
+    ref, get_att = json.dumps({"Ref": logical_id}), json.dumps({"Fn::GetAtt": [logical_id]})[:-2]
+    values = [json.dumps(d.get("value"), sort_keys=True) for d in alarm.props.get("dimensions") or []]
+    return any(ref in value or get_att in value for value in values)
 
 
 class Alarm5xxMisconfigured:

@@ -256,8 +256,11 @@ def secret_env(tree: Tree) -> Iterator[SecretRef]:
 
 def port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
     """The literal (from, to) port range of an SG rule; all traffic is (0, 65535); None when unresolved."""
-    if str(rule.get("ipProtocol")) in ("-1", "all"):
+    protocol = str(rule.get("ipProtocol"))
+    if protocol in ("-1", "all"):
         return 0, 65535
+    if protocol not in ("tcp", "udp", "6", "17"):
+        return None  # ICMP and friends have no ports (fromPort -1 means "any type" there)
     low, high = rule.get("fromPort"), rule.get("toPort", rule.get("fromPort"))
     if isinstance(low, int) and isinstance(high, int):
         return (low, high) if low >= 0 else (0, 65535)
@@ -273,17 +276,9 @@ def ingress_rules(tree: Tree) -> Iterator[tuple[Resource, dict[str, Any]]]:
             yield resource, rule
 
 
-def same_ref(a: Any, b: Any) -> bool:
-    return bool(a) and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def logical_ref(resource: Resource) -> dict[str, str]:
     """``{"Ref": <logical id>}`` of a resource, as other props in its own stack refer to it."""
     return {"Ref": resource.stack.get_logical_id(resource.node)}
 
 
 WORLD = re.compile(r"^(0\.0\.0\.0/0|::/0)$")
-
-
-def is_construct_in(construct: IConstruct, scope: IConstruct) -> bool:
-    return construct.node.path == scope.node.path or construct.node.path.startswith(scope.node.path + "/")

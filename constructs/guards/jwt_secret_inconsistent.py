@@ -17,7 +17,7 @@ class JwtSecretInconsistent:
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         for resource, where, name, reference in secret_env(tree):
             expected = config.parameter_name(name)
-            if not reference.endswith(expected) and not reference.endswith(expected.lstrip("/")):
+            if reference != expected and not reference.endswith(f":parameter{expected}"):
                 yield Finding(
                     self.id,
                     f"{resource.path} {where}",

@@ -19,11 +19,11 @@ class PrivateEgressForPulls:
         for vpc in tree.of_type("AWS::EC2::VPC"):
             in_stack = [r for r in tree.resources if r.stack is vpc.stack]
             nat = [r for r in in_stack if r.type == "AWS::EC2::NatGateway"]
+            # ServiceName is "com.amazonaws.<region>.ecr.api", or a Join around Ref AWS::Region (the S3 gateway).
             endpoints = {
-                text.rsplit(f"{config.region}.", 1)[-1]
+                "".join(strings(r.props.get("serviceName"))).split("com.amazonaws.", 1)[-1].split(".", 1)[-1]
                 for r in in_stack
                 if r.type == "AWS::EC2::VPCEndpoint"
-                for text in strings(r.props.get("serviceName"))
             }
             missing = [service for service in REQUIRED_SERVICES if service not in endpoints]
             if not nat and missing:

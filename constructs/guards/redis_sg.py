@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
+from constructs.cache import REDIS_PORT
 from constructs.guards.framework import Finding, Tree
 from constructs.guards.sg_compute_to_rds import check_admission
 
@@ -20,7 +21,7 @@ class RedisSg:
             for r in tree.of_type("AWS::ElastiCache::ReplicationGroup")
             for g in r.raw.get("securityGroupIds") or []
         }
-        yield from check_admission(self.id, "the cache", tree, protected)
+        yield from check_admission(self.id, "the cache", REDIS_PORT, tree, protected)
 
 
 RULE = RedisSg()

@@ -10,12 +10,11 @@ from constructs.guards.framework import Finding, Tree, actions_of, allows, resou
 
 class SecretReadPermission:
     """Compliant: every target's secret reader may ``ssm:GetParameters`` each secret setting's parameter, and
-    no statement lets it read parameters beyond the stage path (no ``*`` or ``parameter/*`` for ssm reads)."""
+    no statement lets it read parameters by wildcard (``*``, ``parameter/<path>/*``)."""
 
     id = "secret-read-permission"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
-        stage_path = f"parameter{config.parameter_name('')}"
         for target in tree.targets:
             statements = tree.statements_of(target.secret_reader)
             for name in config.secret_settings:
@@ -29,9 +28,7 @@ class SecretReadPermission:
                     )
             for statement in statements:
                 if any(a.startswith("ssm:GetParameter") or a in ("ssm:*", "*") for a in actions_of(statement)):
-                    broad = [
-                        r for r in resources_of(statement) if r == "*" or (r.endswith("/*") and stage_path not in r)
-                    ]
+                    broad = [r for r in resources_of(statement) if r.endswith("*")]
                     if broad:
                         yield Finding(
                             self.id,

@@ -5,21 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.guards.framework import Finding, Resource, Tree, compact, ingress_rules
+from constructs.guards.framework import Finding, Resource, Tree, compact, ingress_rules, port_range
+
+POSTGRES_PORT = 5432
 
 
-def check_admission(rule_id: str, what: str, tree: Tree, protected: dict[str, Resource]) -> Iterator[Finding]:
-    """``protected``: SG-id token -> the DB/cache resource using it. Sources must be exactly the targets' groups."""
+def check_admission(
+    rule_id: str, what: str, port: int, tree: Tree, protected: dict[str, Resource]
+) -> Iterator[Finding]:
+    """``protected``: SG-id token -> the DB/cache resource using it. Sources must be exactly the targets' groups,
+    on ``port`` only (a port that is still a token, e.g. the DB endpoint port, is CDK's own wiring)."""
     expected = {t.security_group.security_group_id: t for t in tree.targets}
     admitted: dict[str, set[str]] = {group: set() for group in protected}
     for resource, rule in ingress_rules(tree):
-        group = resource.raw.get("groupId") if "groupId" in resource.raw else None
-        if group is None and resource.type == "AWS::EC2::SecurityGroup":
-            group = resource.node.attr_group_id  # type: ignore[attr-defined]
+        standalone = resource.type == "AWS::EC2::SecurityGroupIngress"
+        group = resource.raw.get("groupId") if standalone else resource.node.attr_group_id  # type: ignore[attr-defined]
         if group not in protected:
             continue
         cidr = rule.get("cidrIp") or rule.get("cidrIpv6")
-        source = resource.raw.get("sourceSecurityGroupId") if "groupId" in resource.raw else None
+        if standalone:
+            source = resource.raw.get("sourceSecurityGroupId")
+        else:  # inline rules are rendered lazily: compare their resolved source with each target's group
+            source = next((t for t in expected if resource.stack.resolve(t) == rule.get("sourceSecurityGroupId")), None)
+        ports = port_range(rule)
         if cidr:
             yield Finding(
                 rule_id,
@@ -33,6 +41,13 @@ def check_admission(rule_id: str, what: str, tree: Tree, protected: dict[str, Re
                 resource.path,
                 f"ingress from {compact(rule.get('sourceSecurityGroupId'))}",
                 f"only enabled targets' compute groups may reach {what}; remove this rule",
+            )
+        elif ports is not None and ports != (port, port):
+            yield Finding(
+                rule_id,
+                resource.path,
+                f"ports {ports[0]}-{ports[1]} open to {expected[source].kind}",
+                f"admit the compute group on {port} only (connections.allow_to_default_port)",
             )
         else:
             admitted[group].add(source)
@@ -55,7 +70,7 @@ class SgComputeToRds:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         protected = {g: r for r in tree.of_type("AWS::RDS::DBInstance") for g in r.raw.get("vpcSecurityGroups") or []}
-        yield from check_admission(self.id, "the database", tree, protected)
+        yield from check_admission(self.id, "the database", POSTGRES_PORT, tree, protected)
 
 
 RULE = SgComputeToRds()
