@@ -23,7 +23,6 @@ from aws_cdk import (
     Stack,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
-    aws_ecr as ecr,
     aws_elasticbeanstalk as elasticbeanstalk,
     aws_iam as iam,
     aws_s3_assets as s3_assets,
@@ -31,10 +30,11 @@ from aws_cdk import (
 )
 from constructs import Construct, IValidation
 
-from config.schema import ECR_IMAGE, AppConfig
+from config.schema import AppConfig
 from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
+from constructs.image_repository import image_repository
 from constructs.nag import acknowledge, nag_resource
 
 VPC = "aws:ec2:vpc"
@@ -219,15 +219,7 @@ class BeanstalkEnvironment(Construct):
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkWebTier")],
         )
         secrets.grant_read(self.instance_role)  # exactly /<app>/<stage>/<NAME> of every secret setting
-        match = ECR_IMAGE.match(config.image)
-        if match is None:  # the config schema already refused it; this guards direct construct use
-            raise ValueError(f"[ecr-pull-permission] image: {config.image!r} — use an ECR URI with a tag or digest")
-        ecr.Repository.from_repository_attributes(
-            self,
-            "Repository",
-            repository_name=match["repo"],
-            repository_arn=f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repo']}",
-        ).grant_pull(self.instance_role)
+        image_repository(self, config.image)[0].grant_pull(self.instance_role)
         log_groups = stack.format_arn(
             service="logs",
             resource="log-group",

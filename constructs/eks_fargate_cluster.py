@@ -8,7 +8,6 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
     aws_ec2 as ec2,
-    aws_ecr as ecr,
     aws_eks_v2 as eks,
     aws_iam as iam,
     aws_logs as logs,
@@ -16,9 +15,10 @@ from aws_cdk import (
 from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
 from constructs import Construct
 
-from config.schema import ECR_IMAGE, AppConfig
+from config.schema import AppConfig
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
+from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
 from constructs.retention import retention
 from k8s.app_chart import AppChart
@@ -149,11 +149,7 @@ class EksFargateCluster(Construct):
         self.pod_execution_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[self.log_group.log_group_arn])
         )
-        image = ECR_IMAGE.match(config.image)
-        if image is not None:  # the schema refused anything else
-            ecr.Repository.from_repository_arn(
-                self, "Repository", f"arn:aws:ecr:{image['region']}:{image['account']}:repository/{image['repo']}"
-            ).grant_pull(self.pod_execution_role)
+        image_repository(self, config.image)[0].grant_pull(self.pod_execution_role)
 
         # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate).
         self.app_role = self.irsa_role("AppRole", namespace=eks_config.namespace, name=eks_config.service_account)

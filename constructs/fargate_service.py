@@ -8,17 +8,17 @@ from aws_cdk import (
     RemovalPolicy,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
-    aws_ecr as ecr,
     aws_ecs as ecs,
     aws_logs as logs,
     aws_sns as sns,
 )
 from constructs import Construct
 
-from config.schema import ECR_IMAGE, AppConfig
+from config.schema import AppConfig
 from constructs.alarms import GT, LT, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
+from constructs.image_repository import image_repository
 from constructs.load_balancer import WebLoadBalancer
 from constructs.nag import acknowledge
 from constructs.retention import retention
@@ -28,16 +28,8 @@ CONTAINER = "app"
 
 def ecr_image(scope: Construct, uri: str) -> ecs.ContainerImage:
     """The configured ECR image; pulling it grants ECR read on that repository to the execution role only."""
-    match = ECR_IMAGE.match(uri)
-    if match is None:  # the config schema already refused it; this guards direct construct use
-        raise ValueError(f"[ecr-pull-permission] image: {uri!r} — use an ECR URI with an immutable tag or digest")
-    repository = ecr.Repository.from_repository_attributes(
-        scope,
-        "Repository",
-        repository_name=match["repo"],
-        repository_arn=f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repo']}",
-    )
-    return ecs.ContainerImage.from_ecr_repository(repository, match["digest"] or match["tag"])
+    repository, reference = image_repository(scope, uri)
+    return ecs.ContainerImage.from_ecr_repository(repository, reference)
 
 
 @jsii.implements(ec2.IConnectable)
