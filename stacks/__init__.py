@@ -13,6 +13,13 @@ from stacks.ecs import EcsStack
 from stacks.eks import EksStack
 from stacks.network import NetworkStack
 
+# Target name in the stage file -> its stack and the stack description; each reads config, VPC and data stack.
+TARGET_STACKS: dict[str, tuple[type[EcsStack] | type[EbStack] | type[EksStack], str]] = {
+    "ecs": (EcsStack, "ECS Fargate service behind an ALB"),
+    "eb": (EbStack, "Elastic Beanstalk (Docker on AL2023) behind an ALB"),
+    "eks": (EksStack, "EKS Fargate cluster behind an ALB"),
+}
+
 
 @dataclass(frozen=True)
 class Stacks:
@@ -44,40 +51,20 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
         env=env,
         description=f"{config.app} {config.stage}: PostgreSQL, Redis, secrets, alarms (stateful)",
     )
-    ecs = None
-    if "ecs" in config.targets:
-        ecs = EcsStack(
+    targets = {
+        name: stack_class(
             app,
-            config.stack_name("ecs"),
+            config.stack_name(name),
             config=config,
             vpc=network.vpc,
             data=data,
             env=env,
-            description=f"{config.app} {config.stage}: ECS Fargate service behind an ALB",
+            description=f"{config.app} {config.stage}: {what}",
         )
-    eb = None
-    if "eb" in config.targets:
-        eb = EbStack(
-            app,
-            config.stack_name("eb"),
-            config=config,
-            vpc=network.vpc,
-            data=data,
-            env=env,
-            description=f"{config.app} {config.stage}: Elastic Beanstalk (Docker on AL2023) behind an ALB",
-        )
-    eks = None
-    if "eks" in config.targets:
-        eks = EksStack(
-            app,
-            config.stack_name("eks"),
-            config=config,
-            vpc=network.vpc,
-            data=data,
-            env=env,
-            description=f"{config.app} {config.stage}: EKS Fargate cluster behind an ALB",
-        )
-    stacks = Stacks(network=network, data=data, ecs=ecs, eb=eb, eks=eks)
+        for name, (stack_class, what) in TARGET_STACKS.items()
+        if name in config.targets
+    }
+    stacks = Stacks(network=network, data=data, **targets)  # type: ignore[arg-type]
     for stack in stacks.all():
         cdk.Tags.of(stack).add("app", config.app)
         cdk.Tags.of(stack).add("stage", config.stage)
