@@ -16,7 +16,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from config.schema import DomainConfig, HealthContract, LoadBalancerConfig
+from config.schema import AppConfig, DomainConfig, HealthContract, LoadBalancerConfig
 from constructs.alarms import GT, add_alarm
 from constructs.nag import acknowledge
 
@@ -121,6 +121,25 @@ class WebLoadBalancer(Construct):
         if "0.0.0.0/0" in config.allowed_cidrs:
             acknowledge(self.security_group, "EC23", "a public web service: clients come from the internet")
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
+
+    @classmethod
+    def for_stage(
+        cls, scope: Construct, *, config: AppConfig, vpc: ec2.IVpc, alarm_topic: sns.ITopic, target: str
+    ) -> WebLoadBalancer:
+        """The stage's ALB for ``target`` (``ecs``/``eks``), child ``LoadBalancer`` of ``scope``: every setting from
+        the stage file, alarms named ``<app>-<stage>-<target>-alb-<metric>``, access logs kept in prod."""
+        return cls(
+            scope,
+            "LoadBalancer",
+            vpc=vpc,
+            config=config.load_balancer,
+            health=config.health,
+            target_port=config.container_port,
+            domain=config.domain,
+            alarm_topic=alarm_topic,
+            alarm_prefix=f"{config.app}-{config.stage}-{target}",
+            retain_logs=config.stage == "prod",
+        )
 
     @property
     def connections(self) -> ec2.Connections:

@@ -20,17 +20,8 @@ class EcsStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         prefix = f"{config.app}-{config.stage}"
-        self.load_balancer = WebLoadBalancer(
-            self,
-            "LoadBalancer",
-            vpc=vpc,
-            config=config.load_balancer,
-            health=config.health,
-            target_port=config.container_port,
-            domain=config.domain,
-            alarm_topic=data.alarm_topic,
-            alarm_prefix=f"{prefix}-ecs",
-            retain_logs=config.stage == "prod",
+        self.load_balancer = WebLoadBalancer.for_stage(
+            self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="ecs"
         )
         self.service = FargateService(
             self,

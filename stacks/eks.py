@@ -21,17 +21,8 @@ class EksStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         prefix = f"{config.app}-{config.stage}"
-        self.load_balancer = WebLoadBalancer(
-            self,
-            "LoadBalancer",
-            vpc=vpc,
-            config=config.load_balancer,
-            health=config.health,
-            target_port=config.container_port,
-            domain=config.domain,
-            alarm_topic=data.alarm_topic,
-            alarm_prefix=f"{prefix}-eks",
-            retain_logs=config.stage == "prod",
+        self.load_balancer = WebLoadBalancer.for_stage(
+            self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="eks"
         )
         target_group = self.load_balancer.target_group
         self.eks = EksFargateCluster(
