@@ -60,10 +60,12 @@ report: setup ## one-page review of cdk.out (after make synth); BASE=<other cdk.
 k8s: setup ## the stage's Kubernetes manifests (EKS target) into k8s/dist/ for review; ARNs are placeholders
 	@$(BIN)/python -m k8s.synth --stage $(STAGE)
 
-diff: setup ## needs credentials: what a deploy of STAGE would change
-	@$(CDK) diff --all $(CDK_FLAGS)
+diff: setup ## needs credentials: what a deploy of STAGE would change (refused for another account's credentials)
+	@$(BIN)/python -m doctor.gate --stage $(STAGE)
+	@$(CDK) diff $(CDK_FLAGS)
 
-deploy: setup ## needs credentials with the CDK bootstrap roles of the stage's account
+deploy: setup ## needs credentials with the CDK bootstrap roles of the stage's account (refused for another account)
+	@$(BIN)/python -m doctor.gate --stage $(STAGE)
 	@$(CDK) deploy --all $(CDK_FLAGS)
 
 clean:

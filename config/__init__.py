@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from config.errors import describe
+from config.loader import InputRefused, read_stage_file
+from config.redact import show
 from config.schema import PLACEHOLDER_ACCOUNT, AppConfig, SecretRef
 
 __all__ = ["PLACEHOLDER_ACCOUNT", "AppConfig", "ConfigError", "SecretRef", "load_config", "resolve_account"]
@@ -34,28 +36,31 @@ class ConfigError(Exception):
 
 
 def load_config(stage: str | None = None, *, path: str | Path | None = None) -> AppConfig:
-    """Read ``config/stages/<stage>.yaml`` (or ``path``) and validate it once."""
+    """Read ``config/stages/<stage>.yaml`` (or ``path``) and validate it once; raise ``ConfigError`` otherwise."""
     if path is None:
-        if stage is None or not re.fullmatch(r"[a-z0-9-]+", stage):
-            raise ConfigError("stage", [f"[config] stage: {stage!r} — pass -c stage=dev|staging|prod"])
+        if stage is None or not re.fullmatch(r"[a-z0-9-]{1,30}", stage):
+            raise ConfigError(
+                "stage", [f"[config] stage: {show(stage)} — pass -c stage=dev|staging|prod (or -c config=PATH)"]
+            )
         path = STAGES_DIR / f"{stage}.yaml"
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in STAGES_DIR.glob("*.yaml")))
-            raise ConfigError(str(path), [f"[config] stage: {stage!r} — no file {path}; known stages: {known}"])
+            raise ConfigError(str(path), [f"[config] stage: {stage!r} — no file {path}; use one of: {known}"])
     source = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_stage_file(Path(path))
+    except InputRefused as refused:
+        raise ConfigError(source, [refused.line]) from None
     except OSError as error:
-        raise ConfigError(source, [f"[config] {source}: cannot read — {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(source, [f"[config] {source}: {where} — invalid YAML: {problem}"]) from None
+        raise ConfigError(source, [f"[config] {source}: cannot read — {error.strerror}; check the path"]) from None
     if not isinstance(raw, Mapping):
-        raise ConfigError(source, [f"[config] {source}: {type(raw).__name__} — the file must be a YAML mapping"])
+        raise ConfigError(
+            source, [f"[config] {source}: {type(raw).__name__} — the file must be a YAML mapping (key: value lines)"]
+        )
     if stage is not None and raw.get("stage") not in (None, stage):
-        raise ConfigError(source, [f"[config] stage: {raw.get('stage')!r} — file {source} is for stage {stage!r}"])
+        raise ConfigError(
+            source, [f"[config] stage: {show(raw.get('stage'))} — file {source} is for another stage than {stage!r}"]
+        )
     try:
         return AppConfig.model_validate(raw)
     except ValidationError as error:
@@ -82,52 +87,39 @@ def _format(error: ValidationError) -> list[str]:
         loc = [str(part) for part in item["loc"] if part not in ("plain", "secret")]
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "value_error" and message.startswith("@"):
-            # Cross-field checks report several problems, each as "@field.path@ [id] text".
+            # Checks that report several problems send each as "@relative.path@ [id] text".
             for part in message.split("\n"):
-                field, _, text = part[1:].partition("@ ")
-                lines.append(_line(text, field, _lookup(item["input"], field)))
+                relative, _, text = part[1:].partition("@ ")
+                path = ".".join([*loc, relative] if relative else loc) or "<root>"
+                lines.append(_line(text, path, _lookup(item["input"], relative) if relative else item["input"]))
             continue
         path = ".".join(loc) or "<root>"
-        value = item.get("input")
-        if item["type"] == "extra_forbidden":
-            known = ", ".join(_known_keys(item["loc"][:-1]))
-            lines.append(f"[config] {path}: {_show(value)} — unknown key; remove it (known keys here: {known})")
-        elif item["type"] == "missing":
-            lines.append(f"[config] {path}: missing — this field is required")
+        if item["type"] == "value_error":
+            lines.append(_line(message, path, item.get("input")))
         else:
-            lines.append(_line(message, path, value))
+            rule, fix = describe(item, loc)
+            lines.append(f"[{rule}] {path}: {_show(item.get('input', _NOT_SET), path, item['type'])} — {fix}")
     return lines
 
 
 def _line(message: str, path: str, value: Any) -> str:
     match = _ID.match(message)
     rule, text = (match["id"], match["text"]) if match else ("config", message)
-    return f"[{rule}] {path}: {_show(value)} — {text}"
+    return f"[{rule}] {path}: {_show(value, path)} — {text}"
 
 
-def _show(value: Any) -> str:
-    if value is _NOT_SET:
+def _show(value: Any, path: str, error_type: str = "") -> str:
+    if value is _NOT_SET or error_type == "missing":
         return "not set"
-    if isinstance(value, Mapping | list):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return repr(value)
+    return show(value, path.rsplit(".", 1)[-1])
 
 
 def _lookup(data: Any, dotted: str) -> Any:
     for key in dotted.split("."):
-        if not isinstance(data, Mapping) or key not in data:
+        if isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        elif isinstance(data, Mapping) and key in data:
+            data = data[key]
+        else:
             return _NOT_SET
-        data = data[key]
     return data
-
-
-def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
-    model: type[BaseModel] | None = AppConfig
-    for part in loc:
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
-            return []
-        annotation = model.model_fields[part].annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return sorted(model.model_fields) if model else []

@@ -7,13 +7,16 @@ per problem: ``[<id>] <field.path>: <value> — <fix>``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from config.redact import CREDENTIAL_URL, SECRET_NAME, SECRET_VALUE
 from config.sizing import instance_memory_gib
+from config.zones import zone_letters
 
 Stage = Literal["dev", "staging", "prod"]
 Target = Literal["ecs", "eb", "eks"]
@@ -21,10 +24,23 @@ UrlScheme = Literal["postgresql+asyncpg", "postgresql+psycopg", "postgresql"]
 
 # Placeholder used for offline synth when neither the stage file nor CDK_DEFAULT_ACCOUNT names an account.
 PLACEHOLDER_ACCOUNT = "000000000000"
-# Names that must never carry a plain value (plaintext-secrets).
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|(^|_)KEY($|_)|PRIVATE|CREDENTIAL|DATABASE_URL|REDIS_URL|DSN")
-# A plain value that embeds credentials: scheme://user:password@host.
-CREDENTIAL_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)
+# Names the deployment itself gives every container (runtime_environment); a setting may not override them.
+RUNTIME_NAMES = (
+    "PORT",
+    "WEB_CONCURRENCY",
+    "KEEP_ALIVE_SECONDS",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
+    "HEALTH_PATH",
+    "READY_PATH",
+    "APP_STAGE",
+    "AWS_REGION",
+)
+# Prefixes the platforms inject (AWS SDK configuration, ECS agent metadata): never settings.
+RESERVED_PREFIXES = ("AWS_", "ECS_", "KUBERNETES_")
+# Subnet tiers of the stage VPC, in the order CDK allocates them, and their prefix lengths.
+SUBNET_TIERS: tuple[tuple[str, int], ...] = (("public", 24), ("app", 20), ("data", 24))
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -70,7 +86,22 @@ def known_regions() -> frozenset[str]:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: YAML's `on`, `1.0` or `true` never turn into a string, a number or a boolean by surprise.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
+
+
+def smallest_vpc_prefix(zones: int) -> int:
+    """The longest VPC prefix that holds every tier in every zone, allocated as CDK does (in tier order, each
+    subnet aligned to its own size)."""
+    for prefix in range(28, 15, -1):
+        end, size = 0, 2 ** (32 - prefix)
+        for _, mask in SUBNET_TIERS:
+            block = 2 ** (32 - mask)
+            for _ in range(zones):
+                end = -(-end // block) * block + block
+        if end <= size:
+            return prefix
+    return 16
 
 
 class NetworkConfig(_Model):
@@ -79,6 +110,30 @@ class NetworkConfig(_Model):
     nat_gateways: int = Field(default=1, ge=0, le=3)
     interface_endpoints: bool = True
     flow_logs_retention_days: int = 90
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            raise ValueError("[config] not an IPv4 network; write it like 10.0.0.0/16") from None
+        if network.version != 4:
+            raise ValueError("[config] the VPC is IPv4; write an IPv4 network like 10.0.0.0/16")
+        if not any(network.subnet_of(r) for r in PRIVATE_RANGES):  # type: ignore[arg-type]
+            raise ValueError("[config] not a private range; use 10.x.0.0/16, 172.16-31.0.0/16 or 192.168.0.0/16")
+        if network.prefixlen < 16:
+            raise ValueError(f"[config] AWS VPCs are /16 at most; use {network.network_address}/16")
+        return value
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _distinct_zones(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(
+                "[config] a zone is listed twice: every subnet tier would sit in one zone; list distinct zones"
+            )
+        return value
 
     @field_validator("flow_logs_retention_days")
     @classmethod
@@ -96,6 +151,15 @@ class NetworkConfig(_Model):
             )
         if self.nat_gateways > len(self.availability_zones):
             raise ValueError(f"[config] nat_gateways={self.nat_gateways} exceeds the number of availability zones")
+        needed = smallest_vpc_prefix(len(self.availability_zones))
+        network = ipaddress.ip_network(self.cidr)
+        if network.prefixlen > needed:
+            wider = network.supernet(new_prefix=needed)
+            tiers = " + ".join(f"{name} /{mask}" for name, mask in SUBNET_TIERS)
+            raise ValueError(
+                f"@cidr@ [config] {len(self.availability_zones)} zones x ({tiers}) need at least a /{needed}; "
+                f"use e.g. {wider}"
+            )
         return self
 
 
@@ -238,8 +302,11 @@ class AlarmsConfig(_Model):
     @classmethod
     def _emails(cls, value: list[str]) -> list[str]:
         for email in value:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-                raise ValueError(f"[config] {email!r} is not an e-mail address")
+            if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}", email):
+                raise ValueError(f"[config] {email[:60]!r} is not an e-mail address; write it like oncall@example.com")
+        lowered = [email.lower() for email in value]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("[config] an address is listed twice; list each once (one subscription each)")
         return value
 
     @model_validator(mode="after")
@@ -307,9 +374,21 @@ class LoadBalancerConfig(_Model):
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", cidr):
-                raise ValueError(f"[config] {cidr!r} is not an IPv4 CIDR such as 203.0.113.0/24")
+        problems = []
+        for index, cidr in enumerate(value):
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                problems.append(f"@{index}@ [config] not an IPv4 CIDR; write it like 203.0.113.0/24")
+                continue
+            if network.version != 4:
+                problems.append(f"@{index}@ [config] IPv6 is not served by this ALB; list IPv4 CIDRs")
+            elif str(network) != cidr:
+                problems.append(f"@{index}@ [config] host bits are set; write the network: {network}")
+        if len(set(value)) != len(value):
+            problems.append("@@ [config] a CIDR is listed twice; list each once")
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
 
@@ -503,20 +582,9 @@ class AppConfig(_Model):
     @field_validator("settings")
     @classmethod
     def _settings(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
-        for name, setting in value.items():
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-                raise ValueError(f"[config] setting name {name!r} must be UPPER_SNAKE_CASE")
-            if isinstance(setting, str) and (SECRET_NAME.search(name) or CREDENTIAL_URL.match(setting)):
-                raise ValueError(
-                    f"[plaintext-secrets] {name} has a plain value that looks secret; write "
-                    f"{name}: {{secret: {_secret_kind_for(name)}}} so it lives in Parameter Store as a SecureString"
-                )
-            if name == "DATABASE_URL" and isinstance(setting, SecretRef) and setting.secret != "database_url":
-                raise ValueError(
-                    "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy"
-                )
-            if name == "REDIS_URL" and isinstance(setting, SecretRef) and setting.secret != "redis_url":
-                raise ValueError("[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy")
+        problems = [f"@{name}@ {text}" for name, setting in value.items() if (text := _setting_problem(name, setting))]
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
     @model_validator(mode="after")
@@ -531,14 +599,32 @@ class AppConfig(_Model):
                     "replicate the repository to the stage region",
                 )
             )
-        for zone in self.network.availability_zones:
+        letters = zone_letters(self.region)
+        for index, zone in enumerate(self.network.availability_zones):
             if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
                 problems.append(
                     (
-                        "network.availability_zones",
-                        f"[region-mismatch] {zone!r} is not a zone of {self.region}; use e.g. {self.region}a",
+                        f"network.availability_zones.{index}",
+                        f"[region-mismatch] not a zone of {self.region}; use one of "
+                        f"{', '.join(self.region + c for c in letters)}",
                     )
                 )
+            elif zone[-1] not in letters:
+                problems.append(
+                    (
+                        f"network.availability_zones.{index}",
+                        f"[config] {self.region} has no such zone; use one of "
+                        f"{', '.join(self.region + c for c in letters)}",
+                    )
+                )
+        if self.stage in ("staging", "prod") and self.account is None:
+            problems.append(
+                (
+                    "account",
+                    f'[region-mismatch] {self.stage} deploys to one named account; set account: "<12-digit id>" '
+                    "in the stage file (make deploy refuses other credentials)",
+                )
+            )
         for path, arn in (
             ("alarms.topic_arn", self.alarms.topic_arn),
             ("domain.certificate_arn", self.domain.certificate_arn if self.domain else None),
@@ -608,6 +694,35 @@ class AppConfig(_Model):
 
     def stack_name(self, purpose: str) -> str:
         return f"{self.app}-{self.stage}-{purpose}"
+
+
+def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
+    """The refusal for one settings entry (``[id] text``), or None. Never quotes the value."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,127}", name):
+        return "[config] a setting name is UPPER_SNAKE_CASE (A-Z, 0-9, _), at most 128 characters"
+    if name in RUNTIME_NAMES or name.startswith(RESERVED_PREFIXES):
+        return (
+            f"[reserved-setting-name] {name} is set by the deployment itself (the port, server and pool sizes, "
+            f"stage and region, {', '.join(p + '*' for p in RESERVED_PREFIXES)}); remove it or rename it"
+        )
+    if isinstance(setting, str) and (
+        SECRET_NAME.search(name) or CREDENTIAL_URL.match(setting) or SECRET_VALUE.search(setting)
+    ):
+        kind = _secret_kind_for(name)
+        fix = f"write {name}: {{secret: {kind}}} so it lives in Parameter Store as a SecureString"
+        if kind == "generated":
+            fix += (
+                f" (a key issued by someone else: store it first with aws ssm put-parameter --type SecureString "
+                f"--name /<app>/<stage>/{name}; the deploy never overwrites an existing value)"
+            )
+        return f"[plaintext-secrets] a plain value that looks secret; {fix}"
+    if name == "DATABASE_URL" and isinstance(setting, SecretRef) and setting.secret != "database_url":
+        return "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy"
+    if name == "REDIS_URL" and isinstance(setting, SecretRef) and setting.secret != "redis_url":
+        return "[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy"
+    if isinstance(setting, str) and len(setting) > 4096:
+        return "[config] a plain setting longer than 4096 characters; keep settings short (ECS/EB limits)"
+    return None
 
 
 def _secret_kind_for(name: str) -> str:

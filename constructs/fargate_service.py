@@ -145,6 +145,14 @@ class FargateService(Construct):
                     "IAM5[Resource::*]",
                     "ecr:GetAuthorizationToken has no resource scope; pulls are scoped to the repository",
                 )
+        if sizing.exec_enabled:
+            # enable_execute_command grants the task role ssmmessages:Create/OpenControlChannel and
+            # Create/OpenDataChannel: the SSM agent's channels have no resource-level permissions.
+            acknowledge(
+                self.task_definition.task_role,
+                "IAM5[Resource::*]",
+                "ECS Exec (ecs.exec_enabled): ssmmessages channel actions support no resource scoping",
+            )
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix, sizing.min_tasks)
 
     @property

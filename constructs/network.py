@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
-from config.schema import NetworkConfig
+from config.schema import SUBNET_TIERS, NetworkConfig
 from constructs.nag import acknowledge
 from constructs.retention import retention
 
@@ -17,6 +17,12 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+}
+
+TIER_TYPES = {
+    "public": ec2.SubnetType.PUBLIC,
+    "app": ec2.SubnetType.PRIVATE_WITH_EGRESS,
+    "data": ec2.SubnetType.PRIVATE_ISOLATED,
 }
 
 
@@ -51,10 +57,10 @@ class Network(Construct):
             availability_zones=list(config.availability_zones),
             nat_gateways=config.nat_gateways,
             restrict_default_security_group=True,
+            # The tiers and sizes the config schema checks network.cidr against (smallest_vpc_prefix).
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
-                ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+                ec2.SubnetConfiguration(name=name, subnet_type=TIER_TYPES[name], cidr_mask=mask)
+                for name, mask in SUBNET_TIERS
             ],
             flow_logs={
                 "All": ec2.FlowLogOptions(
@@ -62,6 +68,13 @@ class Network(Construct):
                     traffic_type=ec2.FlowLogTrafficType.ALL,
                 )
             },
+        )
+        # The zones come from the stage file on purpose: no account lookup at synth (offline, any account).
+        Validations.of(self.vpc).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::W3010",
+                reason="zones are named in the stage file (validated per region) so synth needs no AWS lookup",
+            )
         )
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         if config.interface_endpoints:

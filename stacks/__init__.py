@@ -35,12 +35,10 @@ class Stacks:
 
 def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
     """One environment (account + region from the stage file) for every stack of the stage."""
-    env = cdk.Environment(account=config.account, region=config.region)
     network = NetworkStack(
         app,
         config.stack_name("network"),
         config=config,
-        env=env,
         description=f"{config.app} {config.stage}: VPC, endpoints, flow logs",
     )
     data = DataStack(
@@ -48,7 +46,6 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
         config.stack_name("data"),
         config=config,
         vpc=network.vpc,
-        env=env,
         description=f"{config.app} {config.stage}: PostgreSQL, Redis, secrets, alarms (stateful)",
     )
     targets = {
@@ -58,7 +55,6 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
             config=config,
             vpc=network.vpc,
             data=data,
-            env=env,
             description=f"{config.app} {config.stage}: {what}",
         )
         for name, (stack_class, what) in TARGET_STACKS.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2
+from aws_cdk import CfnOutput, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
@@ -13,14 +13,15 @@ from constructs.app_secrets import AppSecrets
 from constructs.cache import Cache
 from constructs.database import Database
 from constructs.nag import acknowledge
+from stacks.stage_stack import StageStack
 
 
-class DataStack(Stack):
+class DataStack(StageStack):
     """Stateful resources of a stage. Targets wire themselves to ``database`` and ``cache`` from their own
     stacks, so enabling a target never changes this stack."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+        super().__init__(scope, construct_id, config=config, termination_protection=True, **kwargs)
         prefix = f"{config.app}-{config.stage}"
         prod = config.stage == "prod"
         self.alarm_topic = AlarmTopic(self, "Alarms", config=config.alarms, display_name=f"{prefix} alarms").topic

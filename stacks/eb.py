@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2
+from aws_cdk import CfnOutput, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
 from stacks.data import DataStack
+from stacks.stage_stack import StageStack
 
 
-class EbStack(Stack):
+class EbStack(StageStack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc, data: DataStack, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, config=config, **kwargs)
         self.beanstalk = BeanstalkEnvironment(
             self,
             "Beanstalk",

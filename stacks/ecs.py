@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2
+from aws_cdk import CfnOutput, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
@@ -12,13 +12,14 @@ from constructs.compute_target import ComputeTarget
 from constructs.fargate_service import FargateService
 from constructs.load_balancer import WebLoadBalancer
 from stacks.data import DataStack
+from stacks.stage_stack import StageStack
 
 
-class EcsStack(Stack):
+class EcsStack(StageStack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc, data: DataStack, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
         self.load_balancer = WebLoadBalancer.for_stage(
             self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="ecs"

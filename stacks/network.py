@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2
+from aws_cdk import CfnOutput, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.network import Network
+from stacks.stage_stack import StageStack
 
 
-class NetworkStack(Stack):
+class NetworkStack(StageStack):
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, config=config, **kwargs)
         self.network = Network(self, "Network", config=config.network)
         self.vpc = self.network.vpc
         CfnOutput(self, "VpcId", value=self.vpc.vpc_id)

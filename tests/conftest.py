@@ -22,11 +22,8 @@ from constructs.guards import Rule, register_guards
 from stacks import Stacks, build_stacks
 
 ROOT = Path(__file__).resolve().parents[1]
-# The same context `cdk synth` uses: feature flags from cdk.json and the committed lookups.
-CONTEXT: dict[str, Any] = {
-    **json.loads((ROOT / "cdk.json").read_text())["context"],
-    **json.loads((ROOT / "cdk.context.json").read_text()),
-}
+# The same context `cdk synth` uses: the feature flags from cdk.json (there are no lookups to commit).
+CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 STAGES = ("dev", "staging", "prod")
 
 

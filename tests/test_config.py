@@ -61,7 +61,7 @@ def test_stage_files_are_valid(stage: str) -> None:
         ),
         (DEV, "health.readiness_path", "/health", "[deep-health-check] health:"),
         (DEV, "health.liveness_path", "health", "[alb-health-check-path] health.liveness_path: 'health'"),
-        (DEV, "settings.SECRET_KEY", "hunter2", "[plaintext-secrets] settings: "),
+        (DEV, "settings.SECRET_KEY", "hunter2", "[plaintext-secrets] settings.SECRET_KEY: <hidden: 7 chars"),
         (
             DEV,
             "settings.SECRET_KEY",
@@ -71,7 +71,7 @@ def test_stage_files_are_valid(stage: str) -> None:
         (DEV, "settings.SENTRY_DSN_URL", "https://user:pw@sentry.io/1", "[plaintext-secrets]"),
         (DEV, "settings.DATABASE_URL", {"secret": "generated"}, "[database-url-format]"),
         (DEV, "settings.REDIS_URL", {"secret": "generated"}, "[redis-auth-tls]"),
-        (DEV, "database.url_scheme", "postgres", "[config] database.url_scheme: 'postgres'"),
+        (DEV, "database.url_scheme", "postgres", "[database-url-format] database.url_scheme: 'postgres' — SQLAlchemy"),
         (DEV, "database.backup_retention_days", 3, "[rds-storage-backup] database.backup_retention_days: 3"),
         (DEV, "database.max_allocated_storage_gib", 20, "[rds-storage-backup] database:"),
         (DEV, "database.instance_class", "db.t4g.micro", "[config] database.instance_class: 'db.t4g.micro'"),
@@ -123,13 +123,13 @@ def test_bad_input_is_refused_with_id_path_value_and_fix(base, field, value, exp
 
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     (line,) = problems("app: shop\nregion: [eu-west-1\n", tmp_path)
-    assert line.startswith("[config] ") and "line 3" in line and "invalid YAML" in line
+    assert line.startswith("[config-input-unsafe] ") and "line 3" in line and "invalid YAML" in line
 
 
 def test_unknown_stage_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as error:
         load_config("qa")
-    assert "known stages: dev, prod, staging" in error.value.problems[0]
+    assert "use one of: dev, prod, staging" in error.value.problems[0]
 
 
 def test_account_falls_back_to_environment_then_placeholder() -> None:

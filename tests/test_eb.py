@@ -119,7 +119,7 @@ def test_settings_plain_and_secret_go_to_their_namespaces(staging: Synthesized, 
     assert not set(plain) & set(config.secret_settings)
     assert set(secret) == set(config.secret_settings) == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
     for name, arn in secret.items():
-        assert arn == f"arn:aws:ssm:eu-west-1:000000000000:parameter{config.parameter_name(name)}"
+        assert arn == f"arn:aws:ssm:eu-west-1:{config.account}:parameter{config.parameter_name(name)}"
 
 
 def test_instance_profile_and_service_role_are_created_here(template: dict[str, Any]) -> None:
@@ -257,7 +257,7 @@ def broken_eb() -> list[str]:
     beanstalk.add_option(Option("aws:elasticbeanstalk:application", "Application Healthcheck URL", "/health"))
     beanstalk.add_option(Option(PROCESS, "HealthCheckURL", "/health"))
     beanstalk.instance_role.add_to_policy(
-        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=["arn:aws:ssm:eu-west-1:000000000000:parameter/*"])
+        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=["arn:aws:ssm:eu-west-1:123456789012:parameter/*"])
     )
     with pytest.raises(SynthRefused) as refused:
         synthesize(app)
@@ -292,7 +292,7 @@ def test_eb_health_check_on_readiness_path_is_refused(broken_eb: list[str]) -> N
 
 
 def test_eb_instance_role_reading_every_parameter_is_refused(broken_eb: list[str]) -> None:
-    _lines(broken_eb, "secret-read-permission", "eb reader may read arn:aws:ssm:eu-west-1:000000000000:parameter/*")
+    _lines(broken_eb, "secret-read-permission", "eb reader may read arn:aws:ssm:eu-west-1:123456789012:parameter/*")
 
 
 def test_eb_instances_exceeding_the_connection_budget_are_refused(broken_eb: list[str]) -> None:

@@ -27,12 +27,14 @@ def _resources(s: Synthesized, cfn_type: str) -> dict[str, Any]:
     return {k: v for k, v in s.template(s.stacks.ecs)["Resources"].items() if v["Type"] == cfn_type}
 
 
-def build(stage: str = "dev", **updates: Any) -> tuple[cdk.App, Stacks, AppConfig]:
-    """The whole stage with guards (no cdk-nag), not yet synthesized, so a test can break one thing."""
+def build(stage: str = "dev", *, nag: bool = False, **updates: Any) -> tuple[cdk.App, Stacks, AppConfig]:
+    """The whole stage with guards, not yet synthesized, so a test can break one thing. cdk-nag is off by default:
+    these tests break a resource on purpose and assert the guard's line; nag's own findings on the broken
+    resource would only add noise. Tests of accepted configurations pass ``nag=True``."""
     config = stage_config(stage, **updates)
     app = new_app()
     stacks = build_stacks(app, config)
-    register_guards(app, config, nag=False)
+    register_guards(app, config, nag=nag)
     assert stacks.ecs is not None
     return app, stacks, config
 
@@ -241,10 +243,25 @@ def test_fails_on_deploys_without_rollback() -> None:
 
 
 def test_exec_follows_the_stage_file() -> None:
-    app, stacks, _ = build(ecs={**stage_config("dev").ecs.model_dump(), "exec_enabled": True})
+    app, stacks, _ = build(nag=True, ecs={**stage_config("dev").ecs.model_dump(), "exec_enabled": True})
     assert stacks.ecs is not None
     assert stacks.ecs.service.service.node.default_child.enable_execute_command is True  # type: ignore[union-attr]
-    app.synth()  # on, with its permissions: accepted
+    assembly = app.synth()  # on, with its permissions, every guard and cdk-nag: accepted
+    template = assembly.get_stack_by_name(stacks.ecs.stack_name).template
+    task_role = stacks.ecs.resolve(stacks.ecs.service.task_definition.task_role.role_name)
+    actions = {
+        action
+        for policy in template["Resources"].values()
+        if policy["Type"] == "AWS::IAM::Policy" and task_role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert actions == {
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    }
     app, stacks, _ = build(ecs={**stage_config("dev").ecs.model_dump(), "exec_enabled": True})
     assert stacks.ecs is not None
     stacks.ecs.service.service.node.default_child.enable_execute_command = False  # type: ignore[union-attr]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from config.schema import CREDENTIAL_URL, SECRET_NAME, AppConfig
+from config.redact import CREDENTIAL_URL, SECRET_NAME
+from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, plain_env, strings
 
 SECRET_VALUE = (

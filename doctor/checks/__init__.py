@@ -12,6 +12,7 @@ from doctor.model import Check, Context, Finding, NotChecked, warn
 PREFLIGHT: tuple[Check, ...] = (
     Check("local-credentials", "caller identity and region", identity.caller),
     Check("region-mismatch", "CDK bootstrap in the stage region", identity.cdk_bootstrap),
+    Check("region-mismatch", "availability zones of the stage", identity.zones_offered),
     Check("ecr-pull-permission", "image in ECR", targets.image),
     Check("eb-solution-stack-retired", "EB solution stack offered", targets.solution_stack_offered),
     Check("eb-env-exists", "EB environment name free", targets.environment_clash),

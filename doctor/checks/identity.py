@@ -245,3 +245,17 @@ def _exists(client: Any, missing: set[str], describe: Callable[[Any], object]) -
             return False
         raise
     return True
+
+
+def zones_offered(ctx: Context) -> list[Finding]:
+    """The stage file's availability zones exist for this account in the stage region and are available (the
+    config checks the letters offline; whether a zone is enabled for this account only the account knows)."""
+    wanted = list(ctx.config.network.availability_zones)
+    reply = ctx.client("ec2").describe_availability_zones(AllAvailabilityZones=True)
+    states = {str(z["ZoneName"]): str(z.get("State", "")) for z in reply.get("AvailabilityZones", [])}
+    bad = [f"{zone} ({states.get(zone, 'not offered')})" for zone in wanted if states.get(zone) != "available"]
+    resource = "network.availability_zones"
+    if bad:
+        offered = ", ".join(sorted(z for z, state in states.items() if state == "available")) or "none"
+        return [fail("region-mismatch", resource, f"{', '.join(bad)}; use zones this account has: {offered}")]
+    return [ok("region-mismatch", resource, f"{', '.join(wanted)} available in {ctx.region}")]

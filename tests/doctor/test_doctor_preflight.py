@@ -184,3 +184,22 @@ def test_environment_owned_by_the_stack_and_ready_passes(clients: Clients, confi
     _environment(clients, owner="shop-dev-eb")
     [finding] = targets.environment_clash(make_ctx(clients, config, targets=("eb",)))
     assert (str(finding.verdict), finding.advice) == ("pass", "owned by shop-dev-eb and Ready")
+
+
+# -- region-mismatch (zones) ----------------------------------------------------------------------------------
+
+
+def test_stage_zones_offered_pass(clients: Clients, config: AppConfig) -> None:
+    findings = identity.zones_offered(make_ctx(clients, config))
+    assert verdicts(findings, "region-mismatch") == {"pass"}
+
+
+def test_zone_the_account_does_not_have_fails(clients: Clients, stage_file: StageFile) -> None:
+    # eu-west-1c passes the offline letter check; moto's account offers a, b and c, so drop c from its answer.
+    config = load_config(path=stage_file(network={"availability_zones": ["eu-west-1a", "eu-west-1c"]}))
+    ctx = make_ctx(clients, config)
+    ec2 = ctx.client("ec2")
+    offered = [z for z in ec2.describe_availability_zones()["AvailabilityZones"] if z["ZoneName"] != "eu-west-1c"]
+    ctx.client("ec2").describe_availability_zones = lambda **_: {"AvailabilityZones": offered}  # type: ignore[method-assign]
+    (finding,) = identity.zones_offered(ctx)
+    assert str(finding.verdict) == "fail" and "eu-west-1c (not offered)" in finding.advice
