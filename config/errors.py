@@ -31,6 +31,11 @@ REFUSED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
         "private-egress-for-pulls",
         "tasks stay in private subnets and pull through NAT or VPC endpoints; remove the key",
     ),
+    ("ecs", "migration_command"): (
+        "migrations-not-run",
+        "moved: write migrate: {command: [alembic, upgrade, head]} at the top level; it now runs as a deploy step "
+        "before the new version serves, on every target",
+    ),
     ("", "ssh_key_name"): ("ssh-bastion", "no SSH: operators use Session Manager; remove the key"),
     ("eb", "ssh_key_name"): ("ssh-bastion", "no SSH: operators use Session Manager; remove the key"),
 }

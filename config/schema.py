@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from config.redact import CREDENTIAL_URL, SECRET_NAME, SECRET_VALUE
+from config.services import MIGRATE, Service, resolve_services, schedule_or_error
 from config.sizing import instance_memory_gib
 from config.zones import zone_letters
 
@@ -34,6 +35,8 @@ RUNTIME_NAMES = (
     "HEALTH_PATH",
     "READY_PATH",
     "APP_STAGE",
+    "APP_SERVICE",
+    "WORKER_CONCURRENCY",
     "AWS_REGION",
 )
 # Prefixes the platforms inject (AWS SDK configuration, ECS agent metadata): never settings.
@@ -359,8 +362,10 @@ class ServerConfig(_Model):
 
     workers: int = Field(default=2, ge=1, le=32, description="worker processes per container")
     keep_alive_seconds: int = Field(default=75, ge=5, le=4000, description="app server keep-alive (e.g. uvicorn)")
-    db_pool_size: int = Field(default=5, ge=1, le=100, description="SQLAlchemy pool_size per worker")
-    db_max_overflow: int = Field(default=5, ge=0, le=100, description="SQLAlchemy max_overflow per worker")
+    # Defaults fit the default database (t4g.micro: 89 of 112 connections) with 4 tasks, their deploy surge (8)
+    # and the migration task: 8 x 2 x (2 + 2) + 4 = 68 (db-connection-exhaustion).
+    db_pool_size: int = Field(default=2, ge=1, le=100, description="SQLAlchemy pool_size per process")
+    db_max_overflow: int = Field(default=2, ge=0, le=100, description="SQLAlchemy max_overflow per process")
 
     @property
     def connections_per_unit(self) -> int:
@@ -392,18 +397,26 @@ class LoadBalancerConfig(_Model):
         return value
 
 
-class EcsConfig(_Model):
+class EcsSizing(_Model):
+    """How many Fargate tasks of one service run, and how big they are."""
+
     cpu: int = 512
     memory_mib: int = 1024
     min_tasks: int = Field(default=2, ge=1, le=100)
     max_tasks: int = Field(default=4, ge=1, le=200)
     cpu_target_percent: int = Field(default=60, ge=10, le=90)
-    requests_per_target: int = Field(default=500, ge=1, description="per minute, for request-count scaling")
-    exec_enabled: bool = False
-    migration_command: list[str] = Field(default_factory=lambda: ["alembic", "upgrade", "head"], min_length=1)
+    requests_per_target: int = Field(default=500, ge=1, description="per minute, for request-count scaling (web)")
+    max_percent: int = Field(
+        default=200, ge=110, le=200, description="deploy surge: running tasks during a deploy, % of the desired count"
+    )
+
+    @property
+    def surge_tasks(self) -> int:
+        """The most tasks that can run at once: max_tasks during a deploy at ``max_percent``."""
+        return -(-self.max_tasks * self.max_percent // 100)
 
     @model_validator(mode="after")
-    def _size(self) -> EcsConfig:
+    def _size(self) -> EcsSizing:
         allowed = FARGATE_SIZES.get(self.cpu)
         if allowed is None:
             raise ValueError(
@@ -417,6 +430,12 @@ class EcsConfig(_Model):
         if self.max_tasks < self.min_tasks:
             raise ValueError(f"[config] max_tasks={self.max_tasks} is below min_tasks={self.min_tasks}")
         return self
+
+
+class EcsConfig(EcsSizing):
+    """The ECS target: the web service's sizing (services may override it) and ECS Exec."""
+
+    exec_enabled: bool = False
 
 
 # Docker on Amazon Linux 2023: the only platform family this project deploys to Elastic Beanstalk.
@@ -466,20 +485,19 @@ K8S_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 
 
-class EksConfig(_Model):
-    """The EKS Fargate target: one cluster per stage, the app in its own namespace with an IRSA service account."""
+class EksSizing(_Model):
+    """How many pods of one service run, and how big they are (requests == limits on Fargate)."""
 
-    kubernetes_version: Literal["1.33"] = "1.33"
-    namespace: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    service_account: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     min_replicas: int = Field(default=2, ge=1, le=100)
     max_replicas: int = Field(default=4, ge=1, le=200)
     cpu: str = Field(default="500m", description="k8s quantity; requests == limits on Fargate")
     memory: str = Field(default="1Gi", description="k8s quantity (Mi or Gi); requests == limits on Fargate")
     cpu_target_percent: int = Field(default=60, ge=10, le=90)
-    endpoint_access: Literal["private", "public_and_private"] = "private"
-    app_permissions: list[str] = Field(default_factory=list, description="extra IAM actions for the app's role")
-    identity: Literal["irsa", "pod_identity"] = "irsa"
+
+    @property
+    def surge_replicas(self) -> int:
+        """The most pods that can run at once: max_replicas plus the rollout's maxSurge of 1."""
+        return self.max_replicas + 1
 
     @field_validator("cpu")
     @classmethod
@@ -494,6 +512,24 @@ class EksConfig(_Model):
         if not K8S_MEMORY.match(value):
             raise ValueError(f"[fargate-memory-oom] memory {value!r} is not a k8s quantity; use e.g. '1Gi' or '512Mi'")
         return value
+
+    @model_validator(mode="after")
+    def _replicas(self) -> EksSizing:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"[config] max_replicas={self.max_replicas} is below min_replicas={self.min_replicas}")
+        return self
+
+
+class EksConfig(EksSizing):
+    """The EKS Fargate target: one cluster per stage, the app in its own namespace with an IRSA service account;
+    the sizing fields are the web service's (services may override them)."""
+
+    kubernetes_version: Literal["1.33"] = "1.33"
+    namespace: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    service_account: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    endpoint_access: Literal["private", "public_and_private"] = "private"
+    app_permissions: list[str] = Field(default_factory=list, description="extra IAM actions for the app's role")
+    identity: Literal["irsa", "pod_identity"] = "irsa"
 
     @field_validator("app_permissions")
     @classmethod
@@ -516,11 +552,109 @@ class EksConfig(_Model):
             )
         return value
 
+
+class ServiceSpec(_Model):
+    """One entry of ``services:``: what differs for this process. Everything else comes from the stage's common
+    keys (image, ``server``, ``ecs``/``eks`` sizing, health contract, settings)."""
+
+    kind: Literal["web", "worker", "job"]
+    command: list[str] | None = Field(default=None, description="argv; default: the image's command (web only)")
+    image: str | None = Field(default=None, description="default: the stage's image")
+    settings: list[str] | None = Field(default=None, description="the settings it receives; default: all")
+    server: ServerConfig | None = Field(default=None, description="processes and DB pool; default: the stage's")
+    ecs: EcsSizing | None = Field(default=None, description="Fargate size and count; default: the stage's ecs")
+    eks: EksSizing | None = Field(default=None, description="pod size and count; default: the stage's eks")
+    schedule: str | None = Field(default=None, description="job: 5-field cron, @daily..., or rate(...), UTC")
+    timeout_minutes: int = Field(default=30, ge=1, le=1440, description="job: stopped after this long")
+    retries: int = Field(default=1, ge=0, le=5, description="job: runs again this often after a failure")
+    target: Target | None = Field(default=None, description="job: the one target it runs on; default: the first")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str] | None) -> list[str] | None:
+        return check_command(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            schedule_or_error(value)
+        return value
+
     @model_validator(mode="after")
-    def _replicas(self) -> EksConfig:
-        if self.max_replicas < self.min_replicas:
-            raise ValueError(f"[config] max_replicas={self.max_replicas} is below min_replicas={self.min_replicas}")
+    def _kind(self) -> ServiceSpec:
+        problems = []
+        if self.kind in ("worker", "job") and self.command is None:
+            problems.append(
+                f"@command@ [config] a {self.kind} needs its own command (the image's default runs the web server), "
+                "e.g. [celery, -A, app, worker]"
+            )
+        if self.kind == "job" and self.schedule is None:
+            problems.append("@schedule@ [job-schedule-invalid] a job runs on a schedule; write e.g. '0 3 * * *'")
+        if self.kind != "job" and self.schedule is not None:
+            problems.append(f"@schedule@ [job-schedule-invalid] only a job has a schedule; this is a {self.kind}")
+        if self.kind != "job" and self.target is not None:
+            problems.append(f"@target@ [config] only a job runs on one target; a {self.kind} runs on every target")
+        if self.kind == "job" and self.schedule is not None:
+            interval = schedule_or_error(self.schedule).min_interval_minutes
+            if self.timeout_minutes >= interval:
+                problems.append(
+                    f"@timeout_minutes@ [job-schedule-invalid] runs every {interval} min but may take "
+                    f"{self.timeout_minutes}: a run could still be going when the next starts; lower timeout_minutes "
+                    "or run less often"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+
+class MigrateConfig(_Model):
+    """The migration step: run once per deployment, on every enabled target, before the new version serves."""
+
+    command: list[str] = Field(description="argv, e.g. [alembic, upgrade, head]")
+    image: str | None = Field(default=None, description="default: the stage's image")
+    settings: list[str] | None = Field(default=None, description="the settings it receives; default: all")
+    timeout_minutes: int = Field(default=15, ge=1, le=120, description="the deployment fails after this long")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        checked = check_command(value)
+        assert checked is not None
+        return checked
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image(value)
+
+
+def check_command(value: list[str] | None) -> list[str] | None:
+    if value is not None and (not value or any(not part.strip() for part in value)):
+        raise ValueError("[config] write the command as a list of arguments, e.g. [celery, -A, app, worker]")
+    if value is not None and sum(len(part) for part in value) > 4096:
+        raise ValueError("[config] a command longer than 4096 characters; move the logic into a script in the image")
+    return value
+
+
+def check_image(value: str) -> str:
+    """An ECR image URI with an immutable tag or digest (ecr-pull-permission); region is checked with the stage."""
+    match = ECR_IMAGE.match(value)
+    if not match:
+        raise ValueError(
+            "[ecr-pull-permission] not an ECR image URI; use "
+            "<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<immutable tag> or @sha256:<digest>"
+        )
+    if not match["tag"] and not match["digest"]:
+        raise ValueError("[ecr-pull-permission] image has no tag; pin an immutable tag (e.g. :1.4.2) or digest")
+    if match["tag"] == "latest":
+        raise ValueError("[ecr-pull-permission] tag 'latest' is mutable; pin an immutable tag or @sha256 digest")
+    return value
 
 
 class AppConfig(_Model):
@@ -544,6 +678,27 @@ class AppConfig(_Model):
     ecs: EcsConfig = Field(default_factory=EcsConfig)
     eks: EksConfig = Field(default_factory=EksConfig)
     eb: EbConfig = Field(default_factory=EbConfig)
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    migrate: MigrateConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_defaults(cls, data: Any) -> Any:
+        """A service's ``ecs``/``eks``/``server`` override the stage's: keys it does not set come from there."""
+        if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+            return data
+        sections: dict[str, type[BaseModel]] = {"ecs": EcsSizing, "eks": EksSizing, "server": ServerConfig}
+        services = {}
+        for name, spec in data["services"].items():
+            if isinstance(spec, dict):
+                spec = dict(spec)
+                for key, model in sections.items():
+                    own, common = spec.get(key), data.get(key)
+                    if isinstance(own, dict) and isinstance(common, dict):
+                        inherited = {k: v for k, v in common.items() if k in model.model_fields}
+                        spec[key] = {**inherited, **own}
+            services[name] = spec
+        return {**data, "services": services}
 
     @field_validator("region")
     @classmethod
@@ -567,16 +722,25 @@ class AppConfig(_Model):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        match = ECR_IMAGE.match(value)
-        if not match:
-            raise ValueError(
-                "[ecr-pull-permission] not an ECR image URI; use "
-                "<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<immutable tag> or @sha256:<digest>"
+        return check_image(value)
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, value: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+        problems = [
+            f"@{name}@ [config] a service name is lowercase letters, digits and '-', at most 20 characters, "
+            f"and not {MIGRATE!r}"
+            for name in value
+            if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", name) or name == MIGRATE
+        ]
+        webs = [name for name, spec in value.items() if spec.kind == "web"]
+        if value and len(webs) != 1:
+            problems.append(
+                f"@@ [config] a stage runs exactly one web service (found {len(webs)}: {', '.join(webs) or 'none'}); "
+                "the load balancer sends traffic to it"
             )
-        if not match["tag"] and not match["digest"]:
-            raise ValueError("[ecr-pull-permission] image has no tag; pin an immutable tag (e.g. :1.4.2) or digest")
-        if match["tag"] == "latest":
-            raise ValueError("[ecr-pull-permission] tag 'latest' is mutable; pin an immutable tag or @sha256 digest")
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
     @field_validator("settings")
@@ -590,15 +754,48 @@ class AppConfig(_Model):
     @model_validator(mode="after")
     def _cross_field(self) -> AppConfig:
         problems: list[tuple[str, str]] = []
-        image = ECR_IMAGE.match(self.image)
-        if image and image["region"] != self.region:
+        images = [("image", self.image)]
+        images += [(f"services.{n}.image", s.image) for n, s in self.services.items() if s.image]
+        images += [("migrate.image", self.migrate.image)] if self.migrate and self.migrate.image else []
+        for path, uri in images:
+            image = ECR_IMAGE.match(uri)
+            if image and image["region"] != self.region:
+                problems.append(
+                    (
+                        path,
+                        f"[region-mismatch] image is in {image['region']}, stage is in {self.region}; "
+                        "replicate the repository to the stage region",
+                    )
+                )
+        web_name, web_spec = next((n, s) for n, s in self.service_specs.items() if s.kind == "web")
+        if "eb" in self.targets and web_spec.command is not None:
             problems.append(
                 (
-                    "image",
-                    f"[region-mismatch] image is in {image['region']}, stage is in {self.region}; "
-                    "replicate the repository to the stage region",
+                    f"services.{web_name}.command",
+                    "[config] Elastic Beanstalk runs the web image's own command (Dockerrun v1 has no argv); bake "
+                    "the command into the image (CMD) or remove eb from targets",
                 )
             )
+        for name, spec in self.services.items():
+            if spec.target is not None and spec.target not in self.targets:
+                problems.append(
+                    (
+                        f"services.{name}.target",
+                        f"[job-schedule-invalid] the stage does not enable {spec.target}; use one of {self.targets}",
+                    )
+                )
+        subsets = [(f"services.{n}.settings", s.settings) for n, s in self.services.items()]
+        subsets += [("migrate.settings", self.migrate.settings)] if self.migrate else []
+        for path, names in subsets:
+            for index, name in enumerate(names or []):
+                if name not in self.settings:
+                    problems.append(
+                        (
+                            f"{path}.{index}",
+                            "[service-setting-undefined] not a setting of this stage; define it under settings: "
+                            "or remove it from the list",
+                        )
+                    )
         letters = zone_letters(self.region)
         for index, zone in enumerate(self.network.availability_zones):
             if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
@@ -676,6 +873,20 @@ class AppConfig(_Model):
         return self
 
     # -- derived values, one place for every target -------------------------------------------------
+    @property
+    def service_specs(self) -> dict[str, ServiceSpec]:
+        """``services:``, or one ``web`` service from the common keys when the stage file has none."""
+        return dict(self.services) or {"web": ServiceSpec(kind="web")}
+
+    @property
+    def workloads(self) -> tuple[Service, ...]:
+        """Every process of the stage resolved (web first, then workers, jobs, and the migrate step last)."""
+        return resolve_services(self)
+
+    @property
+    def web(self) -> Service:
+        return next(s for s in self.workloads if s.is_web)
+
     @property
     def health_port(self) -> int:
         return self.health.port or self.container_port

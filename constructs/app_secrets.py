@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -56,7 +58,8 @@ class AppSecrets(Construct):
                 cache.auth_secret.grant_read(parameter.handler)
             self.parameters[setting] = parameter
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Let ``grantee`` read every secret setting (ssm:GetParameters + kms:Decrypt via the aws/ssm key)."""
-        for parameter in self.parameters.values():
-            parameter.grant_read(grantee)
+    def grant_read(self, grantee: iam.IGrantable, names: Iterable[str]) -> None:
+        """Let ``grantee`` read exactly the secret settings ``names`` (ssm:GetParameters + kms:Decrypt via the
+        aws/ssm key): a service's principal reads the secrets that service names, nothing else."""
+        for name in sorted(set(names)):
+            self.parameters[name].grant_read(grantee)

@@ -218,8 +218,9 @@ class BeanstalkEnvironment(Construct):
             # Enhanced health reporting (healthd) and EB's log/bundle buckets; no *FullAccess policy.
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkWebTier")],
         )
-        secrets.grant_read(self.instance_role)  # exactly /<app>/<stage>/<NAME> of every secret setting
-        image_repository(self, config.image)[0].grant_pull(self.instance_role)
+        web = config.web
+        secrets.grant_read(self.instance_role, web.secrets)  # exactly /<app>/<stage>/<NAME> of the web's secrets
+        image_repository(self, web.image)[0].grant_pull(self.instance_role)
         log_groups = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -304,13 +305,13 @@ class BeanstalkEnvironment(Construct):
             ),
         )
         self.bundle = s3_assets.Asset(
-            self, "SourceBundle", path=str(dockerrun_bundle(config.image, config.container_port))
+            self, "SourceBundle", path=str(dockerrun_bundle(web.image, config.container_port))
         )
         self.version = elasticbeanstalk.CfnApplicationVersion(
             self,
             "Version",
             application_name=self.application.ref,
-            description=config.image,
+            description=web.image,
             source_bundle=elasticbeanstalk.CfnApplicationVersion.SourceBundleProperty(
                 s3_bucket=self.bundle.s3_bucket_name, s3_key=self.bundle.s3_object_key
             ),
@@ -323,7 +324,7 @@ class BeanstalkEnvironment(Construct):
             self,
             "Environment",
             application_name=self.application.ref,
-            description=f"{config.app} {config.stage} ({config.image})",
+            description=f"{config.app} {config.stage} ({web.image})",
             solution_stack_name=eb.solution_stack,
             version_label=self.version.ref,
             option_settings=[o.to_cfn() for o in self.options],
@@ -408,8 +409,9 @@ class BeanstalkEnvironment(Construct):
             ]
         else:
             options.append(Option(LISTENER_DEFAULT, "ListenerEnabled", "true"))
-        options += [Option(PLAIN_ENV, name, value) for name, value in runtime_environment(config).items()]
-        options += [Option(SECRET_ENV, name, p.parameter_arn) for name, p in secrets.parameters.items()]
+        web = config.web
+        options += [Option(PLAIN_ENV, name, value) for name, value in runtime_environment(config, web).items()]
+        options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
         return options
 
     def _metric(self, name: str, statistic: str) -> cw.Metric:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cdk8s
 from aws_cdk import (
     CfnJson,
+    Duration,
     RemovalPolicy,
     Stack,
     aws_ec2 as ec2,
@@ -16,15 +17,26 @@ from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
 from constructs import Construct
 
 from config.schema import AppConfig
+from config.services import MIGRATE
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
 from constructs.retention import retention
-from k8s.app_chart import AppChart
+from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
-from k8s.props import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, app_props, log_group_name, namespace_props
+from k8s.props import (
+    ESO_NAMESPACE,
+    ESO_SERVICE_ACCOUNT,
+    app_props,
+    log_group_name,
+    namespace_props,
+    secret_store_name,
+    service_props,
+)
+from k8s.service_chart import ServiceChart
 
+MAX_WAIT_MINUTES = 14  # KubernetesObjectValue polls from the kubectl Lambda, which stops at 15 minutes
 KUBERNETES_VERSIONS = {"1.33": eks.KubernetesVersion.V1_33}
 ALB_CONTROLLER_VERSION = eks.AlbControllerVersion.V2_17_1
 # External Secrets Operator: runs as Deployments (Fargate-compatible, unlike the Secrets Store CSI driver).
@@ -149,7 +161,9 @@ class EksFargateCluster(Construct):
         self.pod_execution_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[self.log_group.log_group_arn])
         )
-        image_repository(self, config.image)[0].grant_pull(self.pod_execution_role)
+        for index, image in enumerate(sorted({s.image for s in config.workloads})):
+            repository = image_repository(self, image, "Repository" if index == 0 else f"Repository{index}")[0]
+            repository.grant_pull(self.pod_execution_role)
 
         # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate).
         self.app_role = self.irsa_role("AppRole", namespace=eks_config.namespace, name=eks_config.service_account)
@@ -164,7 +178,8 @@ class EksFargateCluster(Construct):
                 "eks.app_permissions are reviewed in the stage file; APIs such as Cost Explorer have no resources",
             )
         self.secret_reader = self.irsa_role("ExternalSecretsRole", namespace=ESO_NAMESPACE, name=ESO_SERVICE_ACCOUNT)
-        secrets.grant_read(self.secret_reader)
+        # External Secrets fills every service's Secret: it reads the union of the services' secrets, nothing else.
+        secrets.grant_read(self.secret_reader, {name for s in config.workloads for name in s.secrets})
 
         external_secrets = cluster.add_helm_chart(
             "ExternalSecrets",
@@ -192,23 +207,66 @@ class EksFargateCluster(Construct):
         namespaces = cluster.add_cdk8s_chart(
             "Namespaces", NamespaceChart(cdk8s.App(), "namespaces", props=namespace_props(config))
         )
+        store = cluster.add_cdk8s_chart(
+            "SecretStore",
+            SecretStoreChart(
+                cdk8s.App(),
+                "secret-store",
+                name=secret_store_name(config),
+                region=config.region,
+                service_account=ESO_SERVICE_ACCOUNT,
+                namespace=ESO_NAMESPACE,
+            ),
+        )
+        store.node.add_dependency(external_secrets)  # ESO's CRDs before the store
+        web = config.web
         self.app_chart = AppChart(
             cdk8s.App(),
             "app",
             props=app_props(
                 config,
-                environment=runtime_environment(config),
+                environment=runtime_environment(config, web),
                 role_arn=self.app_role.role_arn,
                 target_group_arn=target_group_arn,
             ),
         )
         app = cluster.add_cdk8s_chart("App", self.app_chart)
-        # Namespace before its objects; ESO's CRDs before ExternalSecret; the controller before TargetGroupBinding.
-        app.node.add_dependency(namespaces)
-        app.node.add_dependency(external_secrets)
+        # Namespace before its objects; the store before ExternalSecrets; the controller before TargetGroupBinding.
+        for dependency in (namespaces, store, app_profile):
+            app.node.add_dependency(dependency)
         if cluster.alb_controller is not None:
             app.node.add_dependency(cluster.alb_controller)
-        app.node.add_dependency(app_profile)
+        self.manifests: dict[str, eks.KubernetesManifest] = {web.name: app}
+        self.roles: dict[str, iam.IRole] = {web.name: self.app_role}
+        self.migration_done: eks.KubernetesObjectValue | None = None
+        for service in config.workloads:
+            if service.is_web or not service.runs_on("eks"):
+                continue
+            name = f"{eks_config.service_account}-{service.name}"
+            ident = f"{service.kind.title()}{service.name.title().replace('-', '')}"
+            role = self.irsa_role(f"{ident}Role", namespace=eks_config.namespace, name=name)
+            props = service_props(config, service, role_arn=role.role_arn, service_account=name)
+            manifest = cluster.add_cdk8s_chart(ident, ServiceChart(cdk8s.App(), props.name, props=props))
+            for dependency in (namespaces, store, app_profile):
+                manifest.node.add_dependency(dependency)
+            self.manifests[service.name], self.roles[service.name] = manifest, role
+            if service.kind == "migrate":
+                # The stack waits for the Job to succeed (kubectl runs in a Lambda: 14 minutes at most).
+                self.migration_done = eks.KubernetesObjectValue(
+                    self,
+                    "MigrationDone",
+                    cluster=cluster,  # type: ignore[arg-type]
+                    object_type="job",
+                    object_name=props.job_name,
+                    object_namespace=eks_config.namespace,
+                    json_path=".status.succeeded",
+                    timeout=Duration.minutes(min(service.timeout_minutes, MAX_WAIT_MINUTES)),
+                )
+                self.migration_done.node.add_dependency(manifest)
+        if self.migration_done is not None:
+            for service_name, manifest in self.manifests.items():
+                if service_name != MIGRATE:
+                    manifest.node.add_dependency(self.migration_done)
         self._acknowledge_platform(app_profile, eso_profile)
 
     def _acknowledge_platform(self, *profiles: eks.FargateProfile) -> None:

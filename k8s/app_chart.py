@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import cdk8s
 from constructs import Construct
@@ -23,7 +24,7 @@ class AppChartProps:
     name: app name; names every object (``<name>``, ``<name>-settings``, ``<name>-secrets`` ...).
     namespace: where the app runs; a Fargate profile selects it.
     service_account: IRSA service account the pods run as; ``role_arn`` is its role (a CDK token in the stack).
-    image: immutable ECR image URI.
+    image: immutable ECR image URI; command: its argv (None: the image's own command).
     port / health_port: container port and the port the health paths answer on.
     liveness_path / readiness_path: shallow path for liveness/startup, deep path for readiness only.
     interval_seconds / timeout_seconds / unhealthy_threshold / healthy_threshold: from the health contract.
@@ -57,6 +58,7 @@ class AppChartProps:
     min_replicas: int
     max_replicas: int
     cpu_target_percent: int
+    command: list[str] | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     target_group_arn: str
@@ -78,81 +80,162 @@ class AppChartProps:
         return f"{self.name}-parameter-store"
 
 
+def base_container(
+    *,
+    image: str,
+    command: list[str] | None,
+    settings_name: str,
+    secrets_name: str,
+    secrets: Mapping[str, str],
+    cpu: str,
+    memory: str,
+) -> dict[str, Any]:
+    """The container every service runs: its settings from its ConfigMap, each secret from its ExternalSecret's
+    Secret, requests == limits (fargate-memory-oom), non-root with a read-only root filesystem and /tmp."""
+    resources = {"cpu": cpu, "memory": memory}
+    container: dict[str, Any] = {
+        "name": "app",
+        "image": image,
+        "envFrom": [{"configMapRef": {"name": settings_name, "optional": False}}],
+        "env": [
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": secrets_name, "key": name, "optional": False}}}
+            for name in sorted(secrets)
+        ],
+        # Fargate sizes the pod from requests and gives it nothing more: requests == limits (fargate-memory-oom).
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if command:
+        container["command"] = list(command)
+    return container
+
+
+def pod_spec(*, service_account: str, container: dict[str, Any], grace_seconds: int = 30) -> dict[str, Any]:
+    return {
+        "serviceAccountName": service_account,
+        "securityContext": {"runAsNonRoot": True},
+        "terminationGracePeriodSeconds": grace_seconds,
+        "containers": [container],
+        # The root filesystem is read-only; /tmp is the only scratch space.
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def settings_objects(
+    chart: cdk8s.Chart,
+    *,
+    namespace: str,
+    settings_name: str,
+    environment: Mapping[str, str],
+    secrets_name: str,
+    secrets: Mapping[str, str],
+    secret_store_name: str,
+    refresh_interval: str,
+) -> None:
+    """The ConfigMap with the plain settings and, when there are secrets, the ExternalSecret that fills one
+    Secret with one key per secret setting (never ``kubectl create secret | apply``, which drops keys)."""
+    api_object(
+        chart,
+        "Settings",
+        api_version="v1",
+        kind="ConfigMap",
+        name=settings_name,
+        namespace=namespace,
+        data=dict(sorted(environment.items())),
+    )
+    if secrets:
+        api_object(
+            chart,
+            "Secrets",
+            api_version=EXTERNAL_SECRETS_API,
+            kind="ExternalSecret",
+            name=secrets_name,
+            namespace=namespace,
+            spec={
+                "refreshInterval": refresh_interval,
+                "secretStoreRef": {"kind": "ClusterSecretStore", "name": secret_store_name},
+                "target": {"name": secrets_name, "creationPolicy": "Owner"},
+                "data": [{"secretKey": name, "remoteRef": {"key": key}} for name, key in sorted(secrets.items())],
+            },
+        )
+
+
+def service_account(chart: cdk8s.Chart, *, name: str, namespace: str, role_arn: str) -> None:
+    api_object(
+        chart,
+        "ServiceAccount",
+        api_version="v1",
+        kind="ServiceAccount",
+        name=name,
+        namespace=namespace,
+        annotations={"eks.amazonaws.com/role-arn": role_arn},
+    )
+
+
 class AppChart(cdk8s.Chart):
-    """ServiceAccount, ConfigMap, ClusterSecretStore + ExternalSecret, Deployment, Service, TargetGroupBinding,
-    HPA and PDB of the app. Every pod setting comes from an object of this chart (k8s-secret-configmap-missing)."""
+    """ServiceAccount, ConfigMap, ExternalSecret, Deployment, Service, TargetGroupBinding, HPA and PDB of the web
+    service. Every pod setting comes from an object of this chart (k8s-secret-configmap-missing); the
+    ClusterSecretStore they read through is the stage's (SecretStoreChart)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, props: AppChartProps) -> None:
         super().__init__(scope, construct_id)  # namespaces set per object: the secret store is cluster-scoped
         labels = {"app.kubernetes.io/name": props.name}
         ns = props.namespace
 
-        api_object(
+        service_account(self, name=props.service_account, namespace=ns, role_arn=props.role_arn)
+        settings_objects(
             self,
-            "ServiceAccount",
-            api_version="v1",
-            kind="ServiceAccount",
-            name=props.service_account,
             namespace=ns,
-            annotations={"eks.amazonaws.com/role-arn": props.role_arn},
+            settings_name=props.settings_name,
+            environment=props.environment,
+            secrets_name=props.secrets_name,
+            secrets=props.secrets,
+            secret_store_name=props.secret_store_name,
+            refresh_interval=props.refresh_interval,
         )
-        api_object(
-            self,
-            "Settings",
-            api_version="v1",
-            kind="ConfigMap",
-            name=props.settings_name,
-            namespace=ns,
-            data=dict(sorted(props.environment.items())),
-        )
-        if props.secrets:
-            self._secrets(props)
-
-        resources = {"cpu": props.cpu, "memory": props.memory}
         http_get = {"port": props.health_port, "scheme": "HTTP"}
-        container = {
-            "name": "app",
-            "image": props.image,
-            "ports": [{"name": "http", "containerPort": props.port, "protocol": "TCP"}],
-            "envFrom": [{"configMapRef": {"name": props.settings_name, "optional": False}}],
-            "env": [
-                {
-                    "name": name,
-                    "valueFrom": {"secretKeyRef": {"name": props.secrets_name, "key": name, "optional": False}},
-                }
-                for name in sorted(props.secrets)
-            ],
-            # Fargate sizes the pod from requests and gives it nothing more: requests == limits (fargate-memory-oom).
-            "resources": {"requests": dict(resources), "limits": dict(resources)},
-            # The startup probe holds liveness back until the app has booted, so liveness stays short and honest.
-            "startupProbe": {
-                "httpGet": {**http_get, "path": props.liveness_path},
-                "periodSeconds": STARTUP_PERIOD_SECONDS,
-                "timeoutSeconds": min(props.timeout_seconds, STARTUP_PERIOD_SECONDS - 1),
-                "failureThreshold": max(1, math.ceil(props.boot_seconds / STARTUP_PERIOD_SECONDS)) + 1,
-            },
-            "livenessProbe": {
-                "httpGet": {**http_get, "path": props.liveness_path},
-                "periodSeconds": props.interval_seconds,
-                "timeoutSeconds": props.timeout_seconds,
-                "failureThreshold": props.unhealthy_threshold,
-            },
-            # Only readiness checks the deep path: a DB blip takes pods out of the target group, never restarts them.
-            "readinessProbe": {
-                "httpGet": {**http_get, "path": props.readiness_path},
-                "periodSeconds": props.interval_seconds,
-                "timeoutSeconds": props.timeout_seconds,
-                "failureThreshold": props.unhealthy_threshold,
-                "successThreshold": 1,
-            },
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        }
+        container = base_container(
+            image=props.image,
+            command=props.command,
+            settings_name=props.settings_name,
+            secrets_name=props.secrets_name,
+            secrets=props.secrets,
+            cpu=props.cpu,
+            memory=props.memory,
+        )
+        container.update(
+            {
+                "ports": [{"name": "http", "containerPort": props.port, "protocol": "TCP"}],
+                # The startup probe holds liveness back until the app has booted, so liveness stays short.
+                "startupProbe": {
+                    "httpGet": {**http_get, "path": props.liveness_path},
+                    "periodSeconds": STARTUP_PERIOD_SECONDS,
+                    "timeoutSeconds": min(props.timeout_seconds, STARTUP_PERIOD_SECONDS - 1),
+                    "failureThreshold": max(1, math.ceil(props.boot_seconds / STARTUP_PERIOD_SECONDS)) + 1,
+                },
+                "livenessProbe": {
+                    "httpGet": {**http_get, "path": props.liveness_path},
+                    "periodSeconds": props.interval_seconds,
+                    "timeoutSeconds": props.timeout_seconds,
+                    "failureThreshold": props.unhealthy_threshold,
+                },
+                # Only readiness checks the deep path: a DB blip takes pods out of the target group, never
+                # restarts them.
+                "readinessProbe": {
+                    "httpGet": {**http_get, "path": props.readiness_path},
+                    "periodSeconds": props.interval_seconds,
+                    "timeoutSeconds": props.timeout_seconds,
+                    "failureThreshold": props.unhealthy_threshold,
+                    "successThreshold": 1,
+                },
+            }
+        )
         api_object(
             self,
             "Deployment",
@@ -168,14 +251,7 @@ class AppChart(cdk8s.Chart):
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": props.service_account,
-                        "securityContext": {"runAsNonRoot": True},
-                        "terminationGracePeriodSeconds": 30,
-                        "containers": [container],
-                        # The root filesystem is read-only; /tmp is the only scratch space.
-                        "volumes": [{"name": "tmp", "emptyDir": {}}],
-                    },
+                    "spec": pod_spec(service_account=props.service_account, container=container),
                 },
             },
         )
@@ -240,44 +316,28 @@ class AppChart(cdk8s.Chart):
             spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
         )
 
-    def _secrets(self, props: AppChartProps) -> None:
-        # Cluster-scoped store: ESO authenticates as its own IRSA service account (jwt) to Parameter Store.
+
+class SecretStoreChart(cdk8s.Chart):
+    """The ClusterSecretStore every service's ExternalSecret reads through: External Secrets authenticates as its
+    own IRSA service account (jwt) to Parameter Store. Applied once, before any service chart."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, name: str, region: str, service_account: str, namespace: str
+    ) -> None:
+        super().__init__(scope, construct_id)
         api_object(
             self,
             "SecretStore",
             api_version=EXTERNAL_SECRETS_API,
             kind="ClusterSecretStore",
-            name=props.secret_store_name,
+            name=name,
             spec={
                 "provider": {
                     "aws": {
                         "service": "ParameterStore",
-                        "region": props.region,
-                        "auth": {
-                            "jwt": {
-                                "serviceAccountRef": {
-                                    "name": props.secret_store_service_account,
-                                    "namespace": props.secret_store_namespace,
-                                }
-                            }
-                        },
+                        "region": region,
+                        "auth": {"jwt": {"serviceAccountRef": {"name": service_account, "namespace": namespace}}},
                     }
                 }
-            },
-        )
-        # One entry per secret setting, all into one Secret owned by ESO: never `kubectl create secret | apply`,
-        # which replaces the whole data map and drops keys.
-        api_object(
-            self,
-            "Secrets",
-            api_version=EXTERNAL_SECRETS_API,
-            kind="ExternalSecret",
-            name=props.secrets_name,
-            namespace=props.namespace,
-            spec={
-                "refreshInterval": props.refresh_interval,
-                "secretStoreRef": {"kind": "ClusterSecretStore", "name": props.secret_store_name},
-                "target": {"name": props.secrets_name, "creationPolicy": "Owner"},
-                "data": [{"secretKey": name, "remoteRef": {"key": key}} for name, key in sorted(props.secrets.items())],
             },
         )

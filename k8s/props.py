@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from config.schema import AppConfig
+from config.services import Service
+from constructs.compute_target import runtime_environment
 from k8s.app_chart import AppChartProps
 from k8s.namespace_chart import NamespaceChartProps
+from k8s.service_chart import ServiceChartProps
 
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
@@ -26,18 +29,51 @@ def namespace_props(config: AppConfig) -> NamespaceChartProps:
     )
 
 
+def secret_store_name(config: AppConfig) -> str:
+    return f"{config.app}-parameter-store"
+
+
+def service_props(config: AppConfig, service: Service, *, role_arn: str, service_account: str) -> ServiceChartProps:
+    """A worker, job or the migrate step as a chart; ``role_arn`` is a CDK token in the stack."""
+    assert service.command is not None and service.kind != "web"
+    sizing = service.eks
+    return ServiceChartProps(
+        app=config.app,
+        service=service.name,
+        kind=service.kind,
+        namespace=config.eks.namespace,
+        service_account=service_account,
+        role_arn=role_arn,
+        image=service.image,
+        command=list(service.command),
+        cpu=sizing.cpu,
+        memory=sizing.memory,
+        min_replicas=sizing.min_replicas,
+        max_replicas=sizing.max_replicas,
+        cpu_target_percent=sizing.cpu_target_percent,
+        schedule=service.schedule.cron if service.schedule else None,
+        timeout_minutes=service.timeout_minutes,
+        retries=service.retries,
+        environment=runtime_environment(config, service),
+        secrets={name: config.parameter_name(name) for name in service.secrets},
+        secret_store_name=secret_store_name(config),
+    )
+
+
 def app_props(
     config: AppConfig, *, environment: Mapping[str, str], role_arn: str, target_group_arn: str
 ) -> AppChartProps:
-    """``environment`` is ``runtime_environment(config)``; the ARNs are CDK tokens in the stack, placeholders
-    in ``k8s/dist``."""
+    """The web service's chart; ``environment`` is ``runtime_environment(config, web)``; the ARNs are CDK tokens
+    in the stack, placeholders in ``k8s/dist``."""
+    web = config.web
     health = config.health
     return AppChartProps(
         name=config.app,
         namespace=config.eks.namespace,
         service_account=config.eks.service_account,
         role_arn=role_arn,
-        image=config.image,
+        image=web.image,
+        command=list(web.command) if web.command else None,
         port=config.container_port,
         health_port=config.health_port,
         liveness_path=health.liveness_path,
@@ -47,13 +83,13 @@ def app_props(
         unhealthy_threshold=health.unhealthy_threshold,
         healthy_threshold=health.healthy_threshold,
         boot_seconds=health.boot_seconds,
-        cpu=config.eks.cpu,
-        memory=config.eks.memory,
-        min_replicas=config.eks.min_replicas,
-        max_replicas=config.eks.max_replicas,
-        cpu_target_percent=config.eks.cpu_target_percent,
+        cpu=web.eks.cpu,
+        memory=web.eks.memory,
+        min_replicas=web.eks.min_replicas,
+        max_replicas=web.eks.max_replicas,
+        cpu_target_percent=web.eks.cpu_target_percent,
         environment=dict(environment),
-        secrets={name: config.parameter_name(name) for name in config.secret_settings},
+        secrets={name: config.parameter_name(name) for name in web.secrets},
         target_group_arn=target_group_arn,
         region=config.region,
         secret_store_service_account=ESO_SERVICE_ACCOUNT,

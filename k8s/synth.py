@@ -17,34 +17,49 @@ import cdk8s
 from config import ConfigError, load_config, resolve_account
 from config.schema import AppConfig
 from constructs.compute_target import runtime_environment
-from k8s.app_chart import AppChart
+from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
-from k8s.props import app_props, namespace_props
+from k8s.props import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, app_props, namespace_props, secret_store_name, service_props
+from k8s.service_chart import ServiceChart
 
 DIST = Path(__file__).resolve().parent / "dist"
 TARGET_GROUP_PLACEHOLDER = "<target-group-arn: output TargetGroupArn of the {stack} stack>"
 
 
-def placeholder_role_arn(config: AppConfig) -> str:
-    return f"arn:aws:iam::{config.account}:role/<{config.stack_name('eks')}-app-irsa-role>"
+def placeholder_role_arn(config: AppConfig, service_account: str | None = None) -> str:
+    return f"arn:aws:iam::{config.account}:role/<{config.stack_name('eks')}-{service_account or 'app'}-irsa-role>"
 
 
 def build(config: AppConfig, outdir: Path = DIST) -> list[Path]:
-    """Synthesize both charts of ``config`` into ``outdir`` (replaced), one YAML file per chart."""
+    """Synthesize every chart of ``config`` into ``outdir`` (replaced), one YAML file per chart."""
     if outdir.exists():
         shutil.rmtree(outdir)
     app = cdk8s.App(outdir=str(outdir), yaml_output_type=cdk8s.YamlOutputType.FILE_PER_CHART)
     NamespaceChart(app, "namespaces", props=namespace_props(config))
+    SecretStoreChart(
+        app,
+        "secret-store",
+        name=secret_store_name(config),
+        region=config.region,
+        service_account=ESO_SERVICE_ACCOUNT,
+        namespace=ESO_NAMESPACE,
+    )
     AppChart(
         app,
         "app",
         props=app_props(
             config,
-            environment=runtime_environment(config),
+            environment=runtime_environment(config, config.web),
             role_arn=placeholder_role_arn(config),
             target_group_arn=TARGET_GROUP_PLACEHOLDER.format(stack=config.stack_name("eks")),
         ),
     )
+    for service in config.workloads:
+        if service.is_web or not service.runs_on("eks"):
+            continue
+        account = f"{config.eks.service_account}-{service.name}"
+        props = service_props(config, service, role_arn=placeholder_role_arn(config, account), service_account=account)
+        ServiceChart(app, props.name, props=props)
     app.synth()
     return sorted(outdir.glob("*.yaml"))
 
@@ -52,10 +67,11 @@ def build(config: AppConfig, outdir: Path = DIST) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="dev")
+    parser.add_argument("--config", metavar="PATH", help="a stage file instead of config/stages/<stage>.yaml")
     parser.add_argument("--if-enabled", action="store_true", help="do nothing unless the stage enables eks")
     args = parser.parse_args()
     try:
-        config, _ = resolve_account(load_config(args.stage), environ={})
+        config, _ = resolve_account(load_config(None if args.config else args.stage, path=args.config), environ={})
     except ConfigError as error:
         print(f"cannot synthesize manifests: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
         for line in error.problems:

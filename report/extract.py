@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from report.alarms import Alarm, extract_alarms
 from report.assembly import K8sObject, Stack
@@ -19,6 +19,7 @@ from report.iam import Principal, Statement, extract_iam
 from report.network import Edge, extract_reachability
 from report.resolve import Resolver
 from report.secrets import SecretUse, extract_secrets
+from report.services import ServiceRow, extract_services
 from report.stateful import ADDED, REMOVED, StatefulResource, extract_stateful
 
 __all__ = [
@@ -67,6 +68,7 @@ class Report:
     iam: list[Principal]
     stateful: list[StatefulResource]
     compared_to_base: bool = False
+    services: list[ServiceRow] = field(default_factory=list)
 
 
 def extract_stacks(stacks: Sequence[Stack]) -> list[StackSummary]:
@@ -93,6 +95,7 @@ def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = (), base: S
         iam=extract_iam(stacks, resolver),
         stateful=extract_stateful(stacks, base),
         compared_to_base=base is not None,
+        services=extract_services(stacks, k8s),
     )
 
 

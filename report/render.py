@@ -140,6 +140,23 @@ def _reachability(report: Report) -> list[str]:
     return [*lines, "", *mermaid(report.reachability)] if report.reachability else lines
 
 
+def _services(report: Report) -> list[str]:
+    rows = (
+        [
+            plain(s.stack),
+            code(s.name),
+            s.kind,
+            s.runs_as,
+            code(s.command),
+            code(s.schedule) if s.schedule else "",
+            ", ".join(s.reaches) or "-",
+            codes(s.secrets),
+        ]
+        for s in report.services
+    )
+    return table(["Stack", "Service", "Kind", "Runs as", "Command", "Schedule", "Reaches", "Secrets"], rows)
+
+
 def _secrets(report: Report) -> list[str]:
     can_read = {True: "yes", False: "**no**", None: "?"}
     rows = (
@@ -241,6 +258,7 @@ def render_markdown(report: Report) -> str:
     """The full ``REVIEW.md`` text."""
     sections = [
         ("Stacks", _stacks),
+        ("Services", _services),
         ("Reachability", _reachability),
         ("Secrets", _secrets),
         ("Health checks", _health_checks),
@@ -274,5 +292,6 @@ def render_json(report: Report) -> str:
         "alarms": [asdict(item) for item in report.alarms],
         "iam": [asdict(item) for item in report.iam],
         "stateful": [asdict(item) for item in report.stateful],
+        "services": [asdict(item) for item in report.services],
     }
     return scrub(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,15 +1,17 @@
-"""EbStack: the app on Elastic Beanstalk (Docker on AL2023), wired to the data stack from this side."""
+"""EbStack: the web service on Elastic Beanstalk (Docker on AL2023); workers, jobs and the migration step as
+Fargate tasks next to it; everything wired to the data stack from this side."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, aws_ec2 as ec2
+from aws_cdk import CfnOutput, Fn, aws_ec2 as ec2, aws_ecs as ecs
 from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
+from constructs.fargate_workloads import FargateWorkloads, wire_to_data
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 
@@ -19,6 +21,8 @@ class EbStack(StageStack):
         self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc, data: DataStack, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
+        prefix = f"{config.app}-{config.stage}"
+        web = config.web
         self.beanstalk = BeanstalkEnvironment(
             self,
             "Beanstalk",
@@ -26,30 +30,33 @@ class EbStack(StageStack):
             config=config,
             secrets=data.secrets,
             alarm_topic=data.alarm_topic,
-            alarm_prefix=f"{config.app}-{config.stage}",
+            alarm_prefix=prefix,
         )
         security_group = self.beanstalk.security_group
-        # Consumer-side wiring: the rules live in this stack; the data stack does not change (sg-compute-to-rds).
-        security_group.connections.allow_to_default_port(data.database, "EB instances to PostgreSQL")
-        security_group.connections.allow_to_default_port(data.cache, "EB instances to Redis")
+        wire_to_data(security_group, web, database=data.database, cache=data.cache, where="EB instances")
 
         role = self.beanstalk.instance_role
+        eb = config.eb
+        # Deploy surge: one extra batch of one instance, or a whole second Auto Scaling group when immutable.
+        surge = eb.max_instances * 2 if eb.deployment_policy == "Immutable" else eb.max_instances + 1
         ComputeTarget(
             self,
             "Declaration",
             kind="eb",
+            service=web,
             security_group=security_group,
             secret_reader=role,
             image_puller=role,
-            max_units=config.eb.max_instances,
+            max_units=surge,
             # EB creates and names its log groups (/aws/elasticbeanstalk/<env>/...); logs-missing checks the
             # environment's StreamLogs / RetentionInDays options instead.
             log_groups=[],
+            compute=[self.beanstalk.environment],
             # The ALB talks to EB's nginx on port 80, not to the container port alb-to-target-sg checks; the
             # instance group admits the ALB group on 80 in BeanstalkEnvironment.
             load_balancer_group=None,
         )
-        for key, value in {
+        outputs = {
             "ComputeSecurityGroupId": security_group.security_group_id,
             "LoadBalancerSecurityGroupId": self.beanstalk.load_balancer_group.security_group_id,
             "ConsumerRoleArn": role.role_arn,
@@ -57,6 +64,27 @@ class EbStack(StageStack):
             "EnvironmentUrl": self.beanstalk.environment.attr_endpoint_url,
             "ApplicationName": self.beanstalk.application.ref,
             "ApplicationVersion": self.beanstalk.version.ref,
-            "SolutionStackName": config.eb.solution_stack,
-        }.items():
+            "SolutionStackName": eb.solution_stack,
+        }
+        groups: list[ec2.ISecurityGroup] = [security_group]
+        if any(not s.is_web and s.runs_on("eb") for s in config.workloads):
+            # Workers, jobs and the migration step run as Fargate tasks (README: "Elastic Beanstalk target").
+            self.cluster = ecs.Cluster(self, "Tasks", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
+            self.workloads = FargateWorkloads(
+                self,
+                "Workloads",
+                kind="eb",
+                cluster=self.cluster,
+                config=config,
+                secrets=data.secrets,
+                database=data.database,
+                cache=data.cache,
+                alarm_topic=data.alarm_topic,
+                alarm_prefix=f"{prefix}-eb",
+            )
+            self.workloads.protect(self.beanstalk.environment)  # the new version serves only after migrating
+            groups += [t.security_group for t in self.workloads.targets]
+            outputs["TaskClusterName"] = self.cluster.cluster_name
+        outputs["ComputeSecurityGroupIds"] = Fn.join(",", [g.security_group_id for g in groups])
+        for key, value in outputs.items():
             CfnOutput(self, key, value=value)

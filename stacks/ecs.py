@@ -1,18 +1,23 @@
-"""EcsStack: the app on ECS Fargate behind its own ALB, wired to the data stack from this side."""
+"""EcsStack: the stage's services on ECS Fargate (web behind its own ALB, workers, jobs, migration step), wired to
+the data stack from this side."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, aws_ec2 as ec2
+from aws_cdk import CfnOutput, Fn, aws_ec2 as ec2, aws_ecs as ecs
 from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_service import FargateService
+from constructs.fargate_workloads import FargateWorkloads, wire_to_data
 from constructs.load_balancer import WebLoadBalancer
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
+
+# The cluster's logical ID from when it belonged to the web service: changing it would replace every service.
+CLUSTER_LOGICAL_ID = "ServiceCluster572F72F1"
 
 
 class EcsStack(StageStack):
@@ -21,46 +26,66 @@ class EcsStack(StageStack):
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
+        web = config.web
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
+        self.cluster.node.default_child.override_logical_id(CLUSTER_LOGICAL_ID)  # type: ignore[union-attr]
         self.load_balancer = WebLoadBalancer.for_stage(
             self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="ecs"
         )
         self.service = FargateService(
             self,
             "Service",
-            vpc=vpc,
+            cluster=self.cluster,
             config=config,
+            service=web,
             secrets=data.secrets,
             load_balancer=self.load_balancer,
             alarm_topic=data.alarm_topic,
             alarm_prefix=prefix,
         )
-        # Consumer-side wiring: the rules live in this stack; the data stack does not change (sg-compute-to-rds).
-        self.service.connections.allow_to_default_port(data.database, "ECS service to PostgreSQL")
-        self.service.connections.allow_to_default_port(data.cache, "ECS service to Redis")
-
+        wire_to_data(self.service, web, database=data.database, cache=data.cache, where="ECS")
         task = self.service.task_definition
-        assert task.execution_role is not None  # FargateTaskDefinition always has one once secrets are added
-        security_group = self.service.security_group
+        role = task.obtain_execution_role()
         ComputeTarget(
             self,
             "Declaration",
             kind="ecs",
-            security_group=security_group,
-            secret_reader=task.execution_role,
-            image_puller=task.execution_role,
-            max_units=config.ecs.max_tasks,
+            service=web,
+            security_group=self.service.security_group,
+            secret_reader=role,
+            image_puller=role,
+            max_units=web.ecs.surge_tasks,
             log_groups=[self.service.log_group],
+            compute=[task],
             load_balancer_group=self.load_balancer.security_group,
         )
-        for key, value in {
-            "ComputeSecurityGroupId": security_group.security_group_id,
+        self.workloads = FargateWorkloads(
+            self,
+            "Workloads",
+            kind="ecs",
+            cluster=self.cluster,
+            config=config,
+            secrets=data.secrets,
+            database=data.database,
+            cache=data.cache,
+            alarm_topic=data.alarm_topic,
+            alarm_prefix=prefix,
+        )
+        self.workloads.protect(self.service.service)  # the new version takes traffic only after migrating
+
+        groups = [self.service.security_group, *(t.security_group for t in self.workloads.targets)]
+        outputs = {
+            "ComputeSecurityGroupId": self.service.security_group.security_group_id,
+            "ComputeSecurityGroupIds": Fn.join(",", [g.security_group_id for g in groups]),
             "LoadBalancerArn": self.load_balancer.load_balancer.load_balancer_arn,
             "LoadBalancerDnsName": self.load_balancer.load_balancer.load_balancer_dns_name,
             "TargetGroupArn": self.load_balancer.target_group.target_group_arn,
             "LogGroupName": self.service.log_group.log_group_name,
-            "ConsumerRoleArn": task.execution_role.role_arn,
-            "ClusterName": self.service.cluster.cluster_name,
+            "ConsumerRoleArn": role.role_arn,
+            "ClusterName": self.cluster.cluster_name,
             "ServiceName": self.service.service.service_name,
-            "MigrationTaskDefinitionArn": self.service.migration_task.task_definition_arn,
-        }.items():
+        }
+        if self.workloads.migration is not None:
+            outputs["MigrationTaskDefinitionArn"] = self.workloads.migration.task_definition.task_definition_arn
+        for key, value in outputs.items():
             CfnOutput(self, key, value=value)

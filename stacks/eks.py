@@ -39,32 +39,46 @@ class EksStack(StageStack):
         cluster_sg = cluster.cluster_security_group
         pods = ec2.Connections(security_groups=[cluster_sg])
         # The TargetGroupBinding registers pod IPs; nothing else opens the path ALB -> pods (alb-to-target-sg).
-        for port in sorted({config.container_port, config.health_port}):
+        web = config.web
+        assert web.port is not None and web.health is not None
+        for port in sorted({web.port, web.health.port or web.port}):
             self.load_balancer.connections.allow_to(pods, ec2.Port.tcp(port), f"ALB to EKS pods on {port}")
         # Consumer-side wiring: the rules live in this stack; the data stack does not change (sg-compute-to-rds).
-        pods.allow_to_default_port(data.database, "EKS Fargate pods to PostgreSQL")
-        pods.allow_to_default_port(data.cache, "EKS Fargate pods to Redis")
+        # All pods share the cluster group: it is admitted when any service that runs here uses the store.
+        here = [s for s in config.workloads if s.runs_on("eks")]
+        if any(s.uses_database for s in here):
+            pods.allow_to_default_port(data.database, "EKS Fargate pods to PostgreSQL")
+        if any(s.uses_cache for s in here):
+            pods.allow_to_default_port(data.cache, "EKS Fargate pods to Redis")
 
-        ComputeTarget(
-            self,
-            "Declaration",
-            kind="eks",
-            security_group=cluster_sg,
-            secret_reader=self.eks.secret_reader,
-            image_puller=self.eks.pod_execution_role,
-            max_units=config.eks.max_replicas,
-            log_groups=[self.eks.log_group],
-            load_balancer_group=self.load_balancer.security_group,
-        )
+        for service in config.workloads:
+            manifest = self.eks.manifests.get(service.name)
+            if manifest is None:
+                continue  # a job scheduled on another target
+            units = {"web": service.eks.surge_replicas, "worker": service.eks.surge_replicas}.get(service.kind, 1)
+            ComputeTarget(
+                self,
+                "Declaration" if service.is_web else f"Declaration{service.name.title().replace('-', '')}",
+                kind="eks",
+                service=service,
+                security_group=cluster_sg,  # every Fargate pod runs in the cluster security group
+                secret_reader=self.eks.secret_reader,
+                image_puller=self.eks.pod_execution_role,
+                max_units=units,
+                log_groups=[self.eks.log_group],
+                compute=[manifest],
+                load_balancer_group=self.load_balancer.security_group if service.is_web else None,
+                gate=self.eks.migration_done if service.kind == "migrate" else None,
+            )
         add_alarm(
             self,
             "HealthyHostsAlarm",
             name=f"{prefix}-eks-HealthyHostCount",
             metric=target_group.metrics.healthy_host_count(period=Duration.minutes(1), statistic="Minimum"),
-            threshold=config.eks.min_replicas,
+            threshold=web.eks.min_replicas,
             comparison=LT,
             topic=data.alarm_topic,
-            description=f"fewer than {config.eks.min_replicas} healthy pods in the target group",
+            description=f"fewer than {web.eks.min_replicas} healthy pods in the target group",
         )
         for key, value in {
             "ClusterName": cluster.cluster_name,

@@ -25,11 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # The same context `cdk synth` uses: the feature flags from cdk.json (there are no lookups to commit).
 CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 STAGES = ("dev", "staging", "prod")
+# Example stage files synthesized like the stages: name -> path.
+EXAMPLES = {"services": ROOT / "config" / "examples" / "services.yaml"}
 
 
 def stage_config(stage: str, **updates: Any) -> AppConfig:
-    """A stage's config with the offline account, optionally with fields replaced (validated again)."""
-    config, _ = resolve_account(load_config(stage), environ={})
+    """A stage's (or an example's) config with the offline account, optionally with fields replaced."""
+    loaded = load_config(path=EXAMPLES[stage]) if stage in EXAMPLES else load_config(stage)
+    config, _ = resolve_account(loaded, environ={})
     if updates:
         config = AppConfig.model_validate({**config.model_dump(), **updates})
     return config

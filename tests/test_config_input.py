@@ -171,3 +171,18 @@ def _app(context: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_empty_or_unknown_stage_is_refused(context: dict[str, str], expected: str) -> None:
     result = _app(context)
     assert result.returncode == 1 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_build_error_becomes_one_line_with_an_id() -> None:
+    from stacks.synth import build_failure
+
+    cross = RuntimeError(
+        "Resolution error: CannotUseCrossEnvironment: Stack shop-dev-data\n    at Stack.resolve (/tmp/jsii/x.js:1:1)"
+    )
+    line = build_failure(cross)
+    assert (
+        line.startswith("[region-mismatch] RuntimeError: Resolution error: CannotUseCrossEnvironment")
+        and "\n" not in line
+    )
+    other = build_failure(ValueError("something nobody expected"))
+    assert LINE.match(other) and other.startswith("[config] ValueError: something nobody expected — ")

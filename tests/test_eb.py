@@ -24,6 +24,9 @@ from stacks.synth import SynthRefused, synthesize
 from tests.conftest import ROOT, Synthesized, new_app, stage_config, synthesized
 from tests.test_guards import _db, assert_refused, refusals
 
+# The dev stage's web service, for declarations built by hand.
+WEB = stage_config("dev").web
+
 OWNED_IDS = {
     "eb-healthcheckurl-invalid",
     "eb-wrong-vpc",
@@ -138,7 +141,12 @@ def test_instance_profile_and_service_role_are_created_here(template: dict[str, 
 def test_instance_role_reads_exactly_the_stage_parameters_and_pulls_one_repository(
     template: dict[str, Any],
 ) -> None:
-    statements = _only(template, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    (policy,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and "InstanceRole" in json.dumps(r["Properties"]["Roles"])
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
     ssm = next(s for s in statements if "ssm:GetParameters" in s["Action"])
     assert sorted(r.rsplit("/", 1)[-1] for r in ssm["Resource"]) == sorted(
         ["DATABASE_URL", "JWT_SECRET_KEY", "REDIS_URL", "SECRET_KEY"]
@@ -246,7 +254,8 @@ def broken_eb() -> list[str]:
     """Staging with EB, plus mistakes callers make: HealthCheckURL, a dropped setting, a secret in the plain
     namespace, the deep readiness path, a broad parameter read, and more instances than the DB can serve."""
     app = new_app()
-    config = stage_config("staging", eb={"max_instances": 12})  # 4 ECS + 12 EB units x 20 connections > 180
+    # EB: 20 instances + 1 deploy batch, ECS: 4 tasks x 200 %, both 2 x (2 + 2); one migration task each: 240 > 180.
+    config = stage_config("staging", eb={"max_instances": 20})
     stacks = build_stacks(app, config)
     register_guards(app, config, nag=False)
     assert stacks.eb is not None
@@ -292,11 +301,11 @@ def test_eb_health_check_on_readiness_path_is_refused(broken_eb: list[str]) -> N
 
 
 def test_eb_instance_role_reading_every_parameter_is_refused(broken_eb: list[str]) -> None:
-    _lines(broken_eb, "secret-read-permission", "eb reader may read arn:aws:ssm:eu-west-1:123456789012:parameter/*")
+    _lines(broken_eb, "secret-read-permission", "eb web reader may read arn:aws:ssm:eu-west-1:123456789012:parameter/*")
 
 
 def test_eb_instances_exceeding_the_connection_budget_are_refused(broken_eb: list[str]) -> None:
-    _lines(broken_eb, "db-connection-exhaustion", "eb 240", "ecs 80")
+    _lines(broken_eb, "db-connection-exhaustion", "up to 240", "eb web 21x8", "ecs web 8x8", "eb migrate 1x4")
 
 
 # -- refusals: raw resources in a small stack -----------------------------------------------------------------
@@ -374,6 +383,8 @@ def test_eb_target_without_db_wiring_is_refused(guarded_stack: Callable[..., Any
         stack,
         "Declaration",
         kind="eb",
+        service=WEB,
+        compute=[],
         security_group=ec2.SecurityGroup(stack, "InstanceSg", vpc=vpc),
         secret_reader=role,
         image_puller=role,
@@ -381,5 +392,5 @@ def test_eb_target_without_db_wiring_is_refused(guarded_stack: Callable[..., Any
         log_groups=[],
     )
     lines = refusals(app)
-    _lines(lines, "sg-compute-to-rds", "Test/Declaration", "eb compute group not admitted to the database")
-    _lines(lines, "secret-read-permission", "eb reader cannot read SECRET_KEY")
+    _lines(lines, "sg-compute-to-rds", "Test/Declaration", "eb web compute group not admitted to the database")
+    _lines(lines, "secret-read-permission", "eb web reader cannot read SECRET_KEY")

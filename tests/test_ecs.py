@@ -58,8 +58,9 @@ def undeclared_target(stacks: Stacks, role: iam.IRole | None = None) -> ComputeT
     group = ec2.SecurityGroup(stacks.ecs, "RogueSg", vpc=vpc)
     role = role or iam.Role(stacks.ecs, "RogueRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     return ComputeTarget(
-        stacks.ecs, "Rogue", kind="ecs", security_group=group, secret_reader=role, image_puller=role, max_units=1,
-        log_groups=[stacks.ecs.service.log_group], load_balancer_group=stacks.ecs.load_balancer.security_group,
+        stacks.ecs, "Rogue", kind="ecs", service=stage_config("dev").web, security_group=group, secret_reader=role,
+        image_puller=role, max_units=1, log_groups=[stacks.ecs.service.log_group], compute=[],
+        load_balancer_group=stacks.ecs.load_balancer.security_group,
     )  # fmt: skip
 
 
@@ -84,11 +85,13 @@ def test_service_is_private_safe_to_deploy_and_scaled(dev: Synthesized) -> None:
 
 def test_container_gets_plain_settings_and_secrets_from_parameter_store(dev: Synthesized) -> None:
     tasks = [t["Properties"] for t in _resources(dev, "AWS::ECS::TaskDefinition").values()]
-    assert len(tasks) == 2  # service + one-off migration task
+    assert len(tasks) == 2  # web service + the migration step
     for task in tasks:
         (container,) = task["ContainerDefinitions"]
         env = {e["Name"]: e["Value"] for e in container["Environment"]}
-        assert env["LOG_LEVEL"] == "debug" and env["KEEP_ALIVE_SECONDS"] == "75" and env["PORT"] == "8000"
+        web = "Command" not in container
+        assert env["LOG_LEVEL"] == "debug" and env["APP_SERVICE"] == ("web" if web else "migrate")
+        assert (env.get("KEEP_ALIVE_SECONDS"), env.get("PORT")) == (("75", "8000") if web else (None, None))
         secrets = {s["Name"]: json.dumps(s["ValueFrom"]) for s in container["Secrets"]}
         assert set(secrets) == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
         assert all(f"parameter/shop/dev/{name}" in ref for name, ref in secrets.items())
@@ -152,7 +155,7 @@ def test_execution_role_reads_exactly_the_stage_parameters(dev: Synthesized) -> 
 def test_fails_on_compute_target_not_wired_to_db_cache_or_alb() -> None:
     app, stacks, _ = build()
     undeclared_target(stacks)
-    assert_refused(app, "sg-compute-to-rds", "ecs compute group not admitted to the database")
+    assert_refused(app, "sg-compute-to-rds", "ecs web compute group not admitted to the database")
 
 
 def test_fails_on_cache_not_admitting_a_target() -> None:
@@ -164,7 +167,7 @@ def test_fails_on_cache_not_admitting_a_target() -> None:
 def test_fails_on_alb_not_reaching_a_target() -> None:
     app, stacks, _ = build()
     undeclared_target(stacks)
-    assert_refused(app, "alb-to-target-sg", "no ALB egress to the ecs group on 8000")
+    assert_refused(app, "alb-to-target-sg", "no ALB egress to the ecs web group on 8000")
 
 
 def test_fails_on_cidr_rule_into_the_database() -> None:
@@ -214,7 +217,7 @@ def test_fails_on_latest_image_and_puller_without_rights() -> None:
     app, stacks, _ = build()
     extra_task(stacks, image=ecs.ContainerImage.from_registry("nginx:latest"))
     undeclared_target(stacks)
-    assert_refused(app, "ecr-pull-permission", "image nginx:latest", "ecs image puller lacks ecr:BatchGetImage")
+    assert_refused(app, "ecr-pull-permission", "image nginx:latest", "ecs web image puller lacks ecr:BatchGetImage")
 
 
 def test_fails_on_container_without_logs() -> None:
@@ -285,7 +288,7 @@ def test_fails_on_reader_without_grants_or_with_wildcard() -> None:
     role = iam.Role(stacks.ecs, "Broad", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameters"], resources=["*"]))
     undeclared_target(stacks, role)
-    assert_refused(app, "secret-read-permission", "ecs reader may read *")
+    assert_refused(app, "secret-read-permission", "ecs web reader may read *")
 
 
 def test_fails_on_setting_reading_another_settings_secret() -> None:
@@ -297,7 +300,8 @@ def test_fails_on_setting_reading_another_settings_secret() -> None:
 
 def test_fails_when_tasks_can_exhaust_database_connections() -> None:
     app, _, _ = build(ecs={**stage_config("dev").ecs.model_dump(), "max_tasks": 50})
-    assert_refused(app, "db-connection-exhaustion", "up to 1000 connections", "t4g.micro")
+    # 50 tasks, 100 during a deploy (max_percent 200), 2 processes x (2 + 2); the migration task 1 x (2 + 2).
+    assert_refused(app, "db-connection-exhaustion", "up to 804 connections", "ecs web 100x8", "ecs migrate 1x4")
 
 
 @pytest.mark.parametrize(("cpu", "memory"), [(256, 4096), (384, 1024), (1024, 1024)])

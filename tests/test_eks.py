@@ -25,6 +25,9 @@ from stacks import build_stacks
 from tests.conftest import ROOT, Synthesized, new_app, stage_config
 from tests.test_guards import assert_refused
 
+# The dev stage's web service, for declarations built by hand.
+WEB = stage_config("dev").web
+
 OWNED_IDS = {
     "eks-fargate-pod-sg",
     "irsa-annotation-trust",
@@ -296,6 +299,8 @@ def test_fails_when_db_admits_a_node_group_instead_of_the_cluster_sg(guarded_sta
         stack,
         "Declaration",
         kind="eks",
+        service=WEB,
+        compute=[],
         security_group=ec2.SecurityGroup(stack, "NodeSg", vpc=vpc),
         secret_reader=role,
         image_puller=role,
@@ -435,6 +440,8 @@ def test_fails_when_fargate_logging_is_not_configured(guarded_stack) -> None:
         stack,
         "Declaration",
         kind="eks",
+        service=WEB,
+        compute=[],
         security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc),
         secret_reader=role,
         image_puller=role,
@@ -456,6 +463,8 @@ def test_shared_rules_read_k8s_settings(guarded_stack) -> None:
         stack,
         "Declaration",
         kind="eks",
+        service=WEB,
+        compute=[],
         security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc),
         secret_reader=role,
         image_puller=role,
@@ -482,6 +491,6 @@ def test_shared_rules_read_k8s_settings(guarded_stack) -> None:
     lines = [
         assert_refused(app, "plaintext-secrets", "JWT_SECRET_KEY=<plain value>"),
         assert_refused(app, "jwt-secret-inconsistent", "SECRET_KEY reads /shop/dev/OTHER"),
-        assert_refused(app, "missing-env-vars", "eks does not receive"),
+        assert_refused(app, "missing-env-vars", "does not receive"),
     ]
     assert all(lines)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.conftest import STAGES, synthesized
+from tests.conftest import EXAMPLES, STAGES, synthesized
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -24,7 +24,7 @@ def snapshot_json(snapshot):  # type: ignore[no-untyped-def]
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, *EXAMPLES])
 @pytest.mark.parametrize("purpose", ["network", "data", "ecs", "eb"])
 def test_template_snapshot(stage: str, purpose: str, snapshot_json) -> None:  # type: ignore[no-untyped-def]
     s = synthesized(stage)

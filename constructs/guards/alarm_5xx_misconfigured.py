@@ -9,23 +9,28 @@ from config.schema import AppConfig
 from constructs.guards.framework import Finding, Resource, Tree
 
 # Resource type -> (namespace, metrics that must be alarmed). Targets add their own entries (ALB, ECS ...).
-REQUIRED_ALARMS: dict[str, tuple[str, frozenset[str]]] = {
-    "AWS::RDS::DBInstance": (
-        "AWS/RDS",
-        frozenset({"CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "FreeableMemory"}),
+# Resource type -> the (namespace, metric) pairs that must each have an alarm pointing at the resource.
+REQUIRED_ALARMS: dict[str, frozenset[tuple[str, str]]] = {
+    "AWS::RDS::DBInstance": frozenset(
+        ("AWS/RDS", m) for m in ("CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "FreeableMemory")
     ),
-    "AWS::ElastiCache::ReplicationGroup": (
-        "AWS/ElastiCache",
-        frozenset({"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions"}),
+    "AWS::ElastiCache::ReplicationGroup": frozenset(
+        ("AWS/ElastiCache", m) for m in ("EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions")
     ),
-    "AWS::ElasticBeanstalk::Environment": (
-        "AWS/ElasticBeanstalk",
-        frozenset({"EnvironmentHealth", "ApplicationRequests5xx"}),
+    "AWS::ElasticBeanstalk::Environment": frozenset(
+        ("AWS/ElasticBeanstalk", m) for m in ("EnvironmentHealth", "ApplicationRequests5xx")
     ),
-    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("AWS/ApplicationELB", frozenset({"HTTPCode_ELB_5XX_Count"})),
-    "AWS::ElasticLoadBalancingV2::TargetGroup": (
-        "AWS/ApplicationELB",
-        frozenset({"HTTPCode_Target_5XX_Count", "UnHealthyHostCount"}),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": frozenset({("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count")}),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": frozenset(
+        ("AWS/ApplicationELB", m) for m in ("HTTPCode_Target_5XX_Count", "UnHealthyHostCount")
+    ),
+    # Every ECS service, web or worker: tasks running, CPU, memory.
+    "AWS::ECS::Service": frozenset(
+        {
+            ("ECS/ContainerInsights", "RunningTaskCount"),
+            ("AWS/ECS", "CPUUtilization"),
+            ("AWS/ECS", "MemoryUtilization"),
+        }
     ),
 }
 
@@ -64,14 +69,12 @@ class Alarm5xxMisconfigured:
                     "TreatMissingData not set",
                     "set treat_missing_data explicitly (notBreaching for traffic metrics)",
                 )
-        for resource_type, (namespace, required) in REQUIRED_ALARMS.items():
+        for resource_type, required in REQUIRED_ALARMS.items():
             for resource in tree.of_type(resource_type):
                 present = {
-                    a.props.get("metricName")
-                    for a in alarms
-                    if a.props.get("namespace") == namespace and _points_at(a, resource)
+                    (a.props.get("namespace"), a.props.get("metricName")) for a in alarms if _points_at(a, resource)
                 }
-                missing = sorted(required - present)
+                missing = sorted(metric for namespace, metric in required - present)
                 if missing:
                     yield Finding(
                         self.id,

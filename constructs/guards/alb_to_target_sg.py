@@ -27,7 +27,9 @@ class AlbToTargetSg:
             if target.load_balancer_group is None:
                 continue
             alb, compute = target.load_balancer_group.security_group_id, target.security_group.security_group_id
-            for port in sorted({config.container_port, config.health_port}):
+            service = target.service
+            assert service.port is not None and service.health is not None  # only web targets have an ALB group
+            for port in sorted({service.port, service.health.port or service.port}):
                 if not any(
                     r.raw.get("groupId") == alb
                     and r.raw.get("destinationSecurityGroupId") == compute
@@ -37,7 +39,7 @@ class AlbToTargetSg:
                     yield Finding(
                         self.id,
                         target.node.path,
-                        f"no ALB egress to the {target.kind} group on {port}",
+                        f"no ALB egress to the {target.label} group on {port}",
                         "register the service in the target group (or load_balancer.connections.allow_to)",
                     )
                 if not any(
@@ -49,7 +51,7 @@ class AlbToTargetSg:
                     yield Finding(
                         self.id,
                         target.node.path,
-                        f"{target.kind} group does not admit the ALB on {port}",
+                        f"{target.label} group does not admit the ALB on {port}",
                         "add the ingress from the ALB security group",
                     )
             for resource in tree.of_type("AWS::EC2::SecurityGroup"):

@@ -23,16 +23,16 @@ class EcrPullPermission:
                 tail = image.rsplit("/", 1)[-1]
                 if "@sha256:" not in tail and (":" not in tail or tail.endswith(":latest")):
                     yield Finding(self.id, task.path, f"image {image}", "pin an immutable tag or @sha256 digest")
-        match = ECR_IMAGE.match(config.image)
-        repository = f"repository/{match['repo']}" if match else ""
         for target in tree.targets:
+            match = ECR_IMAGE.match(target.service.image)
+            repository = f"repository/{match['repo']}" if match else ""
             statements = tree.statements_of(target.image_puller)
             missing = [a for a in PULL_ACTIONS if not allows(statements, a, "" if "Token" in a else repository)]
             if missing:
                 yield Finding(
                     self.id,
                     target.node.path,
-                    f"{target.kind} image puller lacks {', '.join(missing)}",
+                    f"{target.label} image puller lacks {', '.join(missing)}",
                     f"grant pull on {repository} to the principal that pulls (repository.grant_pull)",
                 )
 

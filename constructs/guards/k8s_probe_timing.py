@@ -19,7 +19,13 @@ class K8sProbeTiming:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         boot = config.health.boot_seconds
+        # Workers, jobs and the migration Job serve no HTTP: probes are for the web Deployment (and any undeclared one).
+        exempt = tuple(
+            c.node.path + "/" for t in tree.targets if t.kind == "eks" and not t.service.is_web for c in t.compute
+        )
         for obj, spec in workloads(k8s_objects(tree)):
+            if (obj.resource.path + "/").startswith(exempt):
+                continue
             for container in spec.get("containers") or []:
                 where = f"{obj.where} container {container.get('name')}"
                 missing = [p for p in PROBES if not container.get(p)]

@@ -21,7 +21,7 @@ class RedisSg:
             for r in tree.of_type("AWS::ElastiCache::ReplicationGroup")
             for g in r.raw.get("securityGroupIds") or []
         }
-        yield from check_admission(self.id, "the cache", REDIS_PORT, tree, protected)
+        yield from check_admission(self.id, "the cache", REDIS_PORT, tree, protected, lambda s: s.uses_cache)
 
 
 RULE = RedisSg()

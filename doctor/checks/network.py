@@ -22,7 +22,15 @@ def cache_ingress(ctx: Context) -> list[Finding]:
 
 
 def _ingress(ctx: Context, check_id: str, group_id: str, port: int, what: str) -> list[Finding]:
+    # The web service's group must be admitted; any service group of a target stack may be (workers, jobs and the
+    # migration step that use the store: ComputeSecurityGroupIds lists every service's group).
     compute = {sg: purpose for purpose, sg in ctx.target_outputs("ComputeSecurityGroupId").items()}
+    services = {
+        sg: purpose
+        for purpose, ids in ctx.target_outputs("ComputeSecurityGroupIds").items()
+        for sg in ids.split(",")
+        if sg
+    }
     resource = f"{what} SG {group_id}"
     try:
         rules = _rules(ctx.client("ec2"), group_id)
@@ -66,7 +74,7 @@ def _ingress(ctx: Context, check_id: str, group_id: str, port: int, what: str) -
                 )
             )
     for sg, rule_id in sorted(admitted.items()):
-        if sg in compute:
+        if sg in compute or sg in services:
             continue
         if compute:
             findings.append(

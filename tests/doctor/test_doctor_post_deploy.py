@@ -131,6 +131,18 @@ def test_missing_compute_rule_on_the_database_fails(world: World, config: AppCon
     assert f"admits {world.compute_sg} on 5432, which is no enabled target's compute SG" in advice[1]
 
 
+def test_a_worker_group_the_stack_lists_is_not_a_foreign_rule(world: World, config: AppConfig) -> None:
+    ec2 = world.clients.client("ec2", REGION)
+    worker = ec2.create_security_group(GroupName="worker", Description="worker", VpcId=world.vpc)["GroupId"]
+    admit(world, world.db_sg, 5432, source_group=worker)
+    with_ecs(world, ComputeSecurityGroupIds=f"{world.compute_sg},{worker}")
+    findings = network.database_ingress(make_ctx(world.clients, config, targets=("ecs",)))
+    assert verdicts(findings, "sg-compute-to-rds") == {"pass"}
+    with_ecs(world)  # the same rule without the stack listing the worker's group: a foreign rule
+    findings = network.database_ingress(make_ctx(world.clients, config, targets=("ecs",)))
+    assert any(f"admits {worker} on 5432, which is no enabled target's compute SG" in f.advice for f in findings)
+
+
 def test_cidr_rule_on_5432_fails(world: World, config: AppConfig) -> None:
     admit(world, world.db_sg, 5432, cidr="0.0.0.0/0")
     with_ecs(world)

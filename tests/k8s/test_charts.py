@@ -9,13 +9,15 @@ import cdk8s
 import kubernetes_validate
 import pytest
 
+from config import load_config, resolve_account
 from config.schema import AppConfig
 from constructs.compute_target import runtime_environment
-from k8s.app_chart import AppChart
+from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
-from k8s.props import app_props, log_group_name, namespace_props
+from k8s.props import app_props, log_group_name, namespace_props, secret_store_name, service_props
+from k8s.service_chart import ServiceChart
 from k8s.synth import build
-from tests.conftest import stage_config
+from tests.conftest import ROOT, stage_config
 
 ROLE = "arn:aws:iam::123456789012:role/app-irsa"
 TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/app/0123456789abcdef"
@@ -39,6 +41,17 @@ def app_objects(config: AppConfig) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def namespace_objects(config: AppConfig) -> list[dict[str, Any]]:
     return list(cdk8s.Testing.synth(NamespaceChart(cdk8s.Testing.app(), "ns", props=namespace_props(config))))
+
+
+def store_chart(config: AppConfig) -> SecretStoreChart:
+    return SecretStoreChart(
+        cdk8s.Testing.app(),
+        "store",
+        name=secret_store_name(config),
+        region=config.region,
+        service_account="external-secrets",
+        namespace="external-secrets",
+    )
 
 
 def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -118,7 +131,7 @@ def test_external_secret_has_one_entry_per_secret_setting(config: AppConfig, app
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in _container(app_objects)["env"]}
     assert set(env) == set(config.secret_settings)
     assert {ref["name"] for ref in env.values()} == {external["spec"]["target"]["name"]}
-    store = _one(app_objects, "ClusterSecretStore")
+    store = _one(list(cdk8s.Testing.synth(store_chart(config))), "ClusterSecretStore")
     assert external["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": store["metadata"]["name"]}
     aws = store["spec"]["provider"]["aws"]
     assert (aws["service"], aws["region"]) == ("ParameterStore", config.region)
@@ -137,16 +150,27 @@ def test_fargate_logging_is_configured(config: AppConfig, namespace_objects: lis
     assert "auto_create_group false" in output
 
 
+@pytest.fixture(scope="module")
+def service_objects() -> list[dict[str, Any]]:
+    """The worker, the CronJob and the migration Job of config/examples/services.yaml."""
+    config, _ = resolve_account(load_config(path=ROOT / "config" / "examples" / "services.yaml"), environ={})
+    objects: list[dict[str, Any]] = []
+    for service in config.workloads:
+        if not service.is_web:
+            props = service_props(config, service, role_arn=ROLE, service_account=f"app-{service.name}")
+            objects += cdk8s.Testing.synth(ServiceChart(cdk8s.Testing.app(), props.name, props=props))
+    return objects
+
+
 def test_every_builtin_manifest_is_valid_for_kubernetes_1_33(
-    app_objects: list[dict[str, Any]], namespace_objects: list[dict[str, Any]]
+    app_objects: list[dict[str, Any]], namespace_objects: list[dict[str, Any]], service_objects: list[dict[str, Any]]
 ) -> None:
-    checked = 0
-    for obj in [*app_objects, *namespace_objects]:
-        if obj["kind"] in CRD_KINDS:
-            continue
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)  # raises on any schema violation
-        checked += 1
-    assert checked == len(app_objects) + len(namespace_objects) - len(CRD_KINDS)
+    objects = [*app_objects, *namespace_objects, *service_objects]
+    for obj in objects:
+        if obj["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)  # raises on any schema violation
+    kinds = {o["kind"] for o in objects if o["kind"] not in CRD_KINDS}
+    assert {"Deployment", "CronJob", "Job", "HorizontalPodAutoscaler", "ServiceAccount", "ConfigMap"} <= kinds
 
 
 def test_validation_catches_a_broken_manifest(app_objects: list[dict[str, Any]]) -> None:
@@ -158,5 +182,10 @@ def test_validation_catches_a_broken_manifest(app_objects: list[dict[str, Any]])
 def test_dist_manifests_match_snapshot(tmp_path: Path, snapshot: Any) -> None:
     # What `make k8s` writes for review (placeholder ARNs), for stage dev.
     files = build(stage_config("dev"), tmp_path / "dist")
-    assert [f.name for f in files] == ["app.k8s.yaml", "namespaces.k8s.yaml"]
+    assert [f.name for f in files] == [
+        "app.k8s.yaml",
+        "namespaces.k8s.yaml",
+        "secret-store.k8s.yaml",
+        "shop-migrate.k8s.yaml",
+    ]
     assert {f.name: f.read_text() for f in files} == snapshot

@@ -56,6 +56,7 @@ def test_review_md_has_one_section_per_topic(tmp_path: Path) -> None:
     assert sections == [
         "Summary",
         "Stacks",
+        "Services",
         "Reachability",
         "Secrets",
         "Health checks",
@@ -76,6 +77,7 @@ def test_json_twin_has_every_section_and_the_same_summary(tmp_path: Path) -> Non
         "iam",
         "reachability",
         "secrets",
+        "services",
         "stacks",
         "stateful",
         "summary",

@@ -1,0 +1,131 @@
+"""Services of a stage: one declaration per process (web, worker, job), read by every target; and the migrate step.
+
+The stage file's ``services:`` map holds what differs per process; ``resolve_services`` fills the rest from the
+stage's common keys (image, ``server``, ``ecs``/``eks`` sizing, health contract, settings) into one ``Service``
+per process. A stage without ``services:`` has one ``web`` service built from those keys, as before services
+existed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from config.schedule import Schedule, ScheduleError, parse_schedule
+
+if TYPE_CHECKING:
+    from config.schema import AppConfig, EcsSizing, EksSizing, HealthContract, SecretRef, ServerConfig
+
+ServiceKind = Literal["web", "worker", "job"]
+MIGRATE = "migrate"  # the name the migration step's task, log stream and Kubernetes Job carry
+
+
+@dataclass(frozen=True)
+class Service:
+    """One process of the stage, fully resolved: what every target builds from.
+
+    ``settings``: the names it receives (plain and secret); ``secrets``: the secret ones among them, which its
+    principal may read and nothing else. ``uses_database``/``uses_cache``: it receives a ``database_url`` /
+    ``redis_url`` secret, so its compute is admitted to PostgreSQL / Redis (and only then).
+    """
+
+    name: str
+    kind: ServiceKind | Literal["migrate"]
+    image: str
+    command: tuple[str, ...] | None
+    settings: tuple[str, ...]
+    secrets: tuple[str, ...]
+    uses_database: bool
+    uses_cache: bool
+    server: ServerConfig
+    ecs: EcsSizing
+    eks: EksSizing
+    health: HealthContract | None = None  # web only
+    port: int | None = None  # web only
+    schedule: Schedule | None = None  # job only
+    timeout_minutes: int = 0  # job and migrate
+    retries: int = 0  # job
+    target: str | None = None  # job: the one target it runs on (twice a night would be a bug)
+
+    def runs_on(self, target: str) -> bool:
+        """Workers, web and the migration step run on every enabled target; a job on its one target."""
+        return self.kind != "job" or self.target == target
+
+    @property
+    def is_web(self) -> bool:
+        return self.kind == "web"
+
+    @property
+    def connections_per_unit(self) -> int:
+        """PostgreSQL connections one task / pod of this service can open (0 when it does not use the database)."""
+        return self.server.connections_per_unit if self.uses_database else 0
+
+    @property
+    def label(self) -> str:
+        """``<kind> <name>`` for messages (``web web``, ``worker celery``)."""
+        return f"{self.kind} {self.name}"
+
+
+def secret_uses(secrets: dict[str, SecretRef], names: tuple[str, ...]) -> tuple[bool, bool]:
+    kinds = {secrets[name].secret for name in names if name in secrets}
+    return "database_url" in kinds, "redis_url" in kinds
+
+
+def schedule_or_error(text: str) -> Schedule:
+    try:
+        return parse_schedule(text)
+    except ScheduleError as error:
+        raise ValueError(f"[job-schedule-invalid] {error}") from None
+
+
+def resolve_services(config: AppConfig) -> tuple[Service, ...]:
+    """Every process of the stage (web first), then the migration step when ``migrate`` is set."""
+    secrets = config.secret_settings
+    out: list[Service] = []
+    for name, spec in config.service_specs.items():
+        names = tuple(spec.settings) if spec.settings is not None else tuple(config.settings)
+        uses_db, uses_cache = secret_uses(secrets, names)
+        web = spec.kind == "web"
+        out.append(
+            Service(
+                name=name,
+                kind=spec.kind,
+                image=spec.image or config.image,
+                command=tuple(spec.command) if spec.command else None,
+                settings=names,
+                secrets=tuple(n for n in names if n in secrets),
+                uses_database=uses_db,
+                uses_cache=uses_cache,
+                server=spec.server or config.server,
+                ecs=spec.ecs or config.ecs,
+                eks=spec.eks or config.eks,
+                health=config.health if web else None,
+                port=config.container_port if web else None,
+                schedule=schedule_or_error(spec.schedule) if spec.schedule else None,
+                timeout_minutes=spec.timeout_minutes,
+                retries=spec.retries,
+                target=(spec.target or (config.targets[0] if config.targets else None)) if spec.kind == "job" else None,
+            )
+        )
+    out.sort(key=lambda s: (s.kind != "web", s.kind != "worker", s.name))
+    if config.migrate is not None:
+        migrate = config.migrate
+        names = tuple(migrate.settings) if migrate.settings is not None else tuple(config.settings)
+        uses_db, uses_cache = secret_uses(secrets, names)
+        out.append(
+            Service(
+                name=MIGRATE,
+                kind="migrate",
+                image=migrate.image or config.image,
+                command=tuple(migrate.command),
+                settings=names,
+                secrets=tuple(n for n in names if n in secrets),
+                uses_database=uses_db,
+                uses_cache=uses_cache,
+                server=config.server.model_copy(update={"workers": 1}),
+                ecs=config.ecs,
+                eks=config.eks,
+                timeout_minutes=migrate.timeout_minutes,
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,60 @@
+"""service_task: the Fargate task definition of one service: its image, command, settings, secrets and logs."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, aws_ecs as ecs, aws_logs as logs
+from constructs import Construct
+
+from config.schema import AppConfig
+from config.services import Service
+from constructs.app_secrets import AppSecrets
+from constructs.compute_target import runtime_environment
+from constructs.image_repository import image_repository
+from constructs.nag import acknowledge
+
+CONTAINER = "app"
+
+
+def service_task(
+    scope: Construct,
+    construct_id: str,
+    *,
+    config: AppConfig,
+    service: Service,
+    secrets: AppSecrets,
+    log_group: logs.ILogGroup,
+    health_check: ecs.HealthCheck | None = None,
+) -> ecs.FargateTaskDefinition:
+    """A Fargate task definition ``construct_id`` in ``scope`` running ``service`` in one essential container
+    ``app``: its image (ECR pull granted on exactly that repository to the execution role), command, plain
+    settings + runtime values, its own secrets only (so the execution role reads exactly those), awslogs to
+    ``log_group`` with the service name as stream prefix, and ``health_check`` (web only)."""
+    repository, reference = image_repository(scope, service.image, f"{construct_id}Repository")
+    task = ecs.FargateTaskDefinition(scope, construct_id, cpu=service.ecs.cpu, memory_limit_mib=service.ecs.memory_mib)
+    task.add_container(
+        CONTAINER,
+        image=ecs.ContainerImage.from_ecr_repository(repository, reference),
+        essential=True,
+        command=list(service.command) if service.command else None,
+        port_mappings=[ecs.PortMapping(container_port=service.port)] if service.port else None,
+        environment=runtime_environment(config, service),
+        secrets={name: ecs.Secret.from_ssm_parameter(secrets.parameters[name].parameter) for name in service.secrets},
+        logging=ecs.LogDrivers.aws_logs(stream_prefix=service.name, log_group=log_group),
+        health_check=health_check,
+        stop_timeout=Duration.seconds(30),
+    )
+    acknowledge(task, "ECS2", "only non-secret settings are in environment; secrets come from SSM")
+    acknowledge(
+        task.obtain_execution_role(),
+        "IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken has no resource scope; pulls are scoped to the repository",
+    )
+    if config.ecs.exec_enabled:
+        # enable_execute_command grants the task role ssmmessages:Create/OpenControlChannel and
+        # Create/OpenDataChannel: the SSM agent's channels have no resource-level permissions.
+        acknowledge(
+            task.task_role,
+            "IAM5[Resource::*]",
+            "ECS Exec (ecs.exec_enabled): ssmmessages channel actions support no resource scoping",
+        )
+    return task
