@@ -16,13 +16,14 @@ from pydantic import ValidationError
 
 from config.errors import describe
 from config.loader import InputRefused, read_stage_file
-from config.redact import show
+from config.redact import show, unprintable
 from config.schema import PLACEHOLDER_ACCOUNT, AppConfig, SecretRef
 
 __all__ = ["PLACEHOLDER_ACCOUNT", "AppConfig", "ConfigError", "SecretRef", "load_config", "resolve_account"]
 
 STAGES_DIR = Path(__file__).parent / "stages"
 _NOT_SET = object()
+MAX_LINE = 500  # one refusal is one readable line
 _ID = re.compile(r"^\[(?P<id>[a-z0-9-]+)\]\s*(?P<text>.*)$", re.DOTALL)
 
 
@@ -84,7 +85,7 @@ def resolve_account(config: AppConfig, environ: Mapping[str, str] = os.environ) 
 def _format(error: ValidationError) -> list[str]:
     lines: list[str] = []
     for item in error.errors(include_url=False):
-        loc = [str(part) for part in item["loc"] if part not in ("plain", "secret")]
+        loc = [_key(part) for part in item["loc"] if part not in ("plain", "secret")]
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "value_error" and message.startswith("@"):
             # Checks that report several problems send each as "@relative.path@ [id] text".
@@ -102,10 +103,21 @@ def _format(error: ValidationError) -> list[str]:
     return lines
 
 
+def _key(part: Any) -> str:
+    """A path segment as printed: plain keys as they are, anything else (newlines, 5 KB keys) shown safely."""
+    text = str(part)
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) else show(text)
+
+
 def _line(message: str, path: str, value: Any) -> str:
     match = _ID.match(message)
     rule, text = (match["id"], match["text"]) if match else ("config", message)
-    return f"[{rule}] {path}: {_show(value, path)} — {text}"
+    shown = _show(value, path)
+    # A validator may quote the value (or an item of it) in its fix: never print it whole, never print a secret.
+    for raw, replacement in unprintable(value, path.rsplit(".", 1)[-1]):
+        text = text.replace(repr(raw), replacement).replace(raw, replacement)
+    line = f"[{rule}] {path}: {shown} — {text}"
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
 
 
 def _show(value: Any, path: str, error_type: str = "") -> str:

@@ -51,6 +51,25 @@ def redact(value: Any, name: str = "") -> Any:
     return value
 
 
+def unprintable(value: Any, name: str = "") -> list[tuple[str, str]]:
+    """(string, what to print instead) for every string inside ``value`` that is secret-looking or too long to
+    print whole, longest first (so a message quoting it can be rewritten)."""
+    found: dict[str, str] = {}
+
+    def walk(item: Any, key: str) -> None:
+        if isinstance(item, Mapping):
+            for child_key, child in item.items():
+                walk(child, str(child_key))
+        elif isinstance(item, list | tuple):
+            for child in item:
+                walk(child, key)
+        elif isinstance(item, str) and item and (looks_secret(key, item) or len(item) > SHOWN_CHARS):
+            found[item] = show(item, key)
+
+    walk(value, name)
+    return sorted(found.items(), key=lambda pair: -len(pair[0]))
+
+
 def show(value: Any, name: str = "") -> str:
     """A one-line rendering of a config value for a message: redacted, then shortened."""
     value = redact(value, name)

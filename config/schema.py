@@ -746,7 +746,11 @@ class AppConfig(_Model):
     @field_validator("settings")
     @classmethod
     def _settings(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
-        problems = [f"@{name}@ {text}" for name, setting in value.items() if (text := _setting_problem(name, setting))]
+        problems = [
+            f"@{name if re.fullmatch(r'[A-Za-z0-9_]{1,128}', name) else '<name>'}@ {text}"
+            for name, setting in value.items()
+            if (text := _setting_problem(name, setting))
+        ]
         if problems:
             raise ValueError("\n".join(problems))
         return value

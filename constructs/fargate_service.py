@@ -5,11 +5,9 @@ from __future__ import annotations
 import jsii
 from aws_cdk import (
     Duration,
-    RemovalPolicy,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
     aws_ecs as ecs,
-    aws_logs as logs,
     aws_sns as sns,
 )
 from constructs import Construct
@@ -19,8 +17,7 @@ from config.services import Service
 from constructs.alarms import GT, LT, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.load_balancer import WebLoadBalancer
-from constructs.retention import retention
-from constructs.service_task import service_task
+from constructs.service_task import service_task, task_log_group, task_security_group
 
 
 @jsii.implements(ec2.IConnectable)
@@ -55,9 +52,7 @@ class FargateService(Construct):
         assert health is not None and service.port is not None, "FargateService runs the web service"
         health_port = health.port or service.port
         self.cluster = cluster
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = task_log_group(self, config)
         probe = f"http://127.0.0.1:{health_port}{health.liveness_path}"
         self.task_definition = service_task(
             self,
@@ -75,15 +70,7 @@ class FargateService(Construct):
                 start_period=Duration.seconds(min(max(health.boot_seconds, 0), 300)),
             ),
         )
-        # Egress is explicit: HTTPS to AWS APIs (endpoints or NAT), and DB/cache rules added by the stack's wiring.
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            allow_all_outbound=False,
-            description="ECS tasks: ALB in; AWS, DB, cache out",
-        )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
+        self.security_group = task_security_group(self, cluster.vpc, "ECS tasks: ALB in; AWS, DB, cache out")
         self.service = ecs.FargateService(
             self,
             "Default",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import jsii
 from aws_cdk import (
-    RemovalPolicy,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
     aws_ecs as ecs,
-    aws_logs as logs,
     aws_sns as sns,
 )
 from constructs import Construct
@@ -17,8 +15,7 @@ from config.schema import AppConfig
 from config.services import Service
 from constructs.app_secrets import AppSecrets
 from constructs.fargate_service import service_alarms
-from constructs.retention import retention
-from constructs.service_task import service_task
+from constructs.service_task import service_task, task_log_group, task_security_group
 
 
 @jsii.implements(ec2.IConnectable)
@@ -49,21 +46,14 @@ class FargateWorker(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         sizing = service.ecs
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = task_log_group(self, config)
         self.task_definition = service_task(
             self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
         )
         # No ingress at all; HTTPS out to AWS APIs, DB/cache rules from the stack's wiring when it uses them.
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            allow_all_outbound=False,
-            description=f"ECS worker {service.name}: no inbound; AWS, DB, cache out",
+        self.security_group = task_security_group(
+            self, cluster.vpc, f"ECS worker {service.name}: no inbound; AWS, DB, cache out"
         )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
         self.service = ecs.FargateService(
             self,
             "Default",

@@ -27,7 +27,7 @@ from config.services import Service
 from constructs.app_secrets import AppSecrets
 from constructs.nag import acknowledge, nag_resource
 from constructs.retention import retention
-from constructs.service_task import CONTAINER, service_task
+from constructs.service_task import CONTAINER, service_task, task_log_group, task_security_group
 
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "run_task"
 RESOURCE_TYPE = "Custom::RunTask"
@@ -60,20 +60,11 @@ class MigrationStep(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = task_log_group(self, config)
         self.task_definition = service_task(
             self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
         )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            allow_all_outbound=False,
-            description="migration task: no inbound; AWS, DB, cache out",
-        )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
+        self.security_group = task_security_group(self, cluster.vpc, "migration task: no inbound; AWS, DB, cache out")
 
         def log_group(name: str, log_group_name: str | None = None) -> logs.LogGroup:
             return logs.LogGroup(

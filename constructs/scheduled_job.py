@@ -27,7 +27,7 @@ from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.nag import acknowledge
 from constructs.retention import retention
-from constructs.service_task import service_task
+from constructs.service_task import service_task, task_log_group, task_security_group
 
 
 @jsii.implements(ec2.IConnectable)
@@ -60,20 +60,13 @@ class ScheduledJob(Construct):
         super().__init__(scope, construct_id)
         assert service.schedule is not None, "ScheduledJob runs a job"
         removal = RemovalPolicy.DESTROY
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention(config.log_retention_days), removal_policy=removal
-        )
+        self.log_group = task_log_group(self, config)
         self.task_definition = service_task(
             self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
         )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            allow_all_outbound=False,
-            description=f"job {service.name}: no inbound; AWS, DB, cache out",
+        self.security_group = task_security_group(
+            self, cluster.vpc, f"job {service.name}: no inbound; AWS, DB, cache out"
         )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
 
         run = tasks.EcsRunTask(
             self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, aws_ecs as ecs, aws_logs as logs
+from aws_cdk import Duration, RemovalPolicy, aws_ec2 as ec2, aws_ecs as ecs, aws_logs as logs
 from constructs import Construct
 
 from config.schema import AppConfig
@@ -11,6 +11,7 @@ from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
+from constructs.retention import retention
 
 CONTAINER = "app"
 
@@ -58,3 +59,18 @@ def service_task(
             "ECS Exec (ecs.exec_enabled): ssmmessages channel actions support no resource scoping",
         )
     return task
+
+
+def task_log_group(scope: Construct, config: AppConfig) -> logs.LogGroup:
+    """``Logs`` of ``scope``: a service's log group with the stage's retention."""
+    return logs.LogGroup(
+        scope, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+    )
+
+
+def task_security_group(scope: Construct, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
+    """``SecurityGroup`` of ``scope``: nothing in (the ALB is admitted by the web service's wiring), HTTPS out to
+    AWS APIs (endpoints or NAT); DB and cache rules come from the stack's consumer-side wiring."""
+    group = ec2.SecurityGroup(scope, "SecurityGroup", vpc=vpc, allow_all_outbound=False, description=description)
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
+    return group

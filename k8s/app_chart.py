@@ -166,6 +166,34 @@ def settings_objects(
         )
 
 
+def autoscaler(
+    chart: cdk8s.Chart, *, name: str, namespace: str, min_replicas: int, max_replicas: int, cpu_target_percent: int
+) -> None:
+    """The HorizontalPodAutoscaler of Deployment ``name`` on CPU (metrics-server); it owns the replica count."""
+    api_object(
+        chart,
+        "Autoscaler",
+        api_version="autoscaling/v2",
+        kind="HorizontalPodAutoscaler",
+        name=name,
+        namespace=namespace,
+        spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": min_replicas,
+            "maxReplicas": max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": cpu_target_percent},
+                    },
+                }
+            ],
+        },
+    )
+
+
 def service_account(chart: cdk8s.Chart, *, name: str, namespace: str, role_arn: str) -> None:
     api_object(
         chart,
@@ -284,27 +312,13 @@ class AppChart(cdk8s.Chart):
                 "targetType": "ip",
             },
         )
-        api_object(
+        autoscaler(
             self,
-            "Autoscaler",
-            api_version="autoscaling/v2",
-            kind="HorizontalPodAutoscaler",
             name=props.name,
             namespace=ns,
-            spec={
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": props.name},
-                "minReplicas": props.min_replicas,
-                "maxReplicas": props.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": props.cpu_target_percent},
-                        },
-                    }
-                ],
-            },
+            min_replicas=props.min_replicas,
+            max_replicas=props.max_replicas,
+            cpu_target_percent=props.cpu_target_percent,
         )
         api_object(
             self,

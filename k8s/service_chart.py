@@ -15,7 +15,7 @@ from typing import Literal
 import cdk8s
 from constructs import Construct
 
-from k8s.app_chart import base_container, pod_spec, service_account, settings_objects
+from k8s.app_chart import autoscaler, base_container, pod_spec, service_account, settings_objects
 from k8s.objects import api_object
 
 HISTORY = 3  # finished Jobs a CronJob keeps for `kubectl logs`
@@ -118,27 +118,13 @@ class ServiceChart(cdk8s.Chart):
                 "template": {"metadata": {"labels": labels}, "spec": spec},
             },
         )
-        api_object(
+        autoscaler(
             self,
-            "Autoscaler",
-            api_version="autoscaling/v2",
-            kind="HorizontalPodAutoscaler",
             name=props.name,
             namespace=props.namespace,
-            spec={
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": props.name},
-                "minReplicas": props.min_replicas,
-                "maxReplicas": props.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": props.cpu_target_percent},
-                        },
-                    }
-                ],
-            },
+            min_replicas=props.min_replicas,
+            max_replicas=props.max_replicas,
+            cpu_target_percent=props.cpu_target_percent,
         )
 
     def _run_to_completion(

@@ -151,6 +151,29 @@ def test_a_refusal_never_prints_the_secret_it_refuses(tmp_path: Path, name: str,
     assert value not in text and value[:8] not in text.replace(f"settings.{name}", "")
 
 
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("database.engine_version", "sk_live_PropertyTestValue0123456789"),  # found by the property test
+        ("database.instance_class", "x" * 100_000),
+        ("cache.node_type", "postgres://admin:hunter2@db.example.com/app"),
+    ],
+)
+def test_a_validator_quoting_the_value_never_prints_a_secret_or_a_huge_value(
+    tmp_path: Path, dotted: str, value: str
+) -> None:
+    (line,) = refusal(write(tmp_path, yaml.safe_dump(changed(DEV, dotted, value), width=10**7)))
+    assert value not in line and len(line) < 400, line
+    if not value.startswith("x"):  # the secret-looking ones: not even a prefix
+        assert value[:12] not in line, line
+
+
+@pytest.mark.parametrize("name", ["A\nB", "x" * 5000, "lower"])
+def test_a_malformed_setting_name_is_one_short_line(tmp_path: Path, name: str) -> None:
+    (line,) = refusal(write(tmp_path, yaml.safe_dump(changed(DEV, "settings", {name: "v"}))))
+    assert line.startswith("[config] settings.") and "UPPER_SNAKE_CASE" in line and len(line) < 300, line
+
+
 def test_a_secret_next_to_another_mistake_is_not_printed_either(tmp_path: Path) -> None:
     data = changed(changed(DEV, "settings.STRIPE_API_KEY", "sk_live_abcdefghijklmnop"), "settings.lower", "x")
     text = "\n".join(refusal(write(tmp_path, yaml.safe_dump(data))))

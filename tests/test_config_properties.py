@@ -70,7 +70,9 @@ def assert_documented(lines: list[str]) -> None:
         assert SECRET not in line and "Traceback" not in line and len(line) < 600, line
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI explores the same examples every run (a red build must be reproducible); a new finding from a
+# local run with --hypothesis-seed goes into tests/test_config_input.py as a named case.
+@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(PATHS), action=st.sampled_from(["set", "delete", "extra"]), value=values)
 def test_mutated_stage_file_loads_or_is_refused_in_one_line(
     tmp_path_factory: pytest.TempPathFactory, path: tuple[Any, ...], action: str, value: Any
@@ -85,7 +87,7 @@ def test_mutated_stage_file_loads_or_is_refused_in_one_line(
         assert_documented(error.problems)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(data=st.binary(max_size=300))
 def test_arbitrary_bytes_are_refused_in_one_line(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     file = tmp_path_factory.mktemp("bytes") / "stage.yaml"
@@ -105,7 +107,7 @@ SYNTH_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(SYNTH_PATHS), value=SYNTH_VALUES)
 def test_accepted_mutations_synthesize_or_are_refused(
     tmp_path_factory: pytest.TempPathFactory, path: tuple[Any, ...], value: Any
