@@ -455,6 +455,11 @@ class EbConfig(_Model):
     max_instances: int = Field(default=3, ge=1, le=200)
     deployment_policy: Literal["RollingWithAdditionalBatch", "Immutable"] = "RollingWithAdditionalBatch"
 
+    @property
+    def surge_instances(self) -> int:
+        """The most instances during a deploy: one extra batch of one, or a whole second group when immutable."""
+        return self.max_instances * 2 if self.deployment_policy == "Immutable" else self.max_instances + 1
+
     @field_validator("solution_stack")
     @classmethod
     def _stack(cls, value: str) -> str:

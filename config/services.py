@@ -60,11 +60,6 @@ class Service:
         """PostgreSQL connections one task / pod of this service can open (0 when it does not use the database)."""
         return self.server.connections_per_unit if self.uses_database else 0
 
-    @property
-    def label(self) -> str:
-        """``<kind> <name>`` for messages (``web web``, ``worker celery``)."""
-        return f"{self.kind} {self.name}"
-
 
 def secret_uses(secrets: dict[str, SecretRef], names: tuple[str, ...]) -> tuple[bool, bool]:
     kinds = {secrets[name].secret for name in names if name in secrets}

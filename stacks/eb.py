@@ -37,8 +37,6 @@ class EbStack(StageStack):
 
         role = self.beanstalk.instance_role
         eb = config.eb
-        # Deploy surge: one extra batch of one instance, or a whole second Auto Scaling group when immutable.
-        surge = eb.max_instances * 2 if eb.deployment_policy == "Immutable" else eb.max_instances + 1
         ComputeTarget(
             self,
             "Declaration",
@@ -47,7 +45,7 @@ class EbStack(StageStack):
             security_group=security_group,
             secret_reader=role,
             image_puller=role,
-            max_units=surge,
+            max_units=eb.surge_instances,
             # EB creates and names its log groups (/aws/elasticbeanstalk/<env>/...); logs-missing checks the
             # environment's StreamLogs / RetentionInDays options instead.
             log_groups=[],

@@ -331,3 +331,16 @@ def test_fails_on_load_balancer_without_5xx_alarms() -> None:
     for alarm_id in ("Elb5xxAlarm", "Target5xxAlarm"):
         stacks.ecs.load_balancer.node.try_remove_child(alarm_id)
     assert_refused(app, "alarm-5xx-misconfigured", "no alarm on HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count")
+
+
+def test_fails_on_aws_keys_or_a_name_delivered_twice() -> None:
+    app, stacks, _ = build()
+    wrong = stacks.data.secrets.parameters["SECRET_KEY"].parameter
+    extra_task(
+        stacks,
+        environment={"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "SECRET_KEY": "x"},
+        secrets={"SECRET_KEY": ecs.Secret.from_ssm_parameter(wrong)},
+    )
+    assert_refused(
+        app, "reserved-setting-name", "AWS_ACCESS_KEY_ID=<plain value>", "SECRET_KEY delivered 2 times (plain + secret)"
+    )

@@ -355,3 +355,23 @@ def test_review_report_lists_every_service_with_what_it_runs_reaches_and_reads(s
     assert job.kind == "job" and job.schedule == "cron(0 3 * * ? *) Etc/UTC" and job.reaches == ["PostgreSQL"]
     assert rows[("shop-staging-eb", "migrate")].runs_as.startswith("deploy step")
     assert rows[("shop-staging-ecs", "web")].runs_as == "ECS service behind the ALB"
+
+
+def test_a_cronjob_that_may_overlap_itself_is_refused() -> None:
+    app, stacks = build_example(targets=["eks"])
+    assert stacks.eks is not None
+    stacks.eks.eks.cluster.add_manifest(
+        "HandMade",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "hand-made", "namespace": "app"},
+            "spec": {
+                "schedule": "* * * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "x", "image": "x"}]}}}},
+            },
+        },
+    )
+    assert_refused(
+        app, "job-schedule-invalid", "CronJob/hand-made", "concurrencyPolicy=Allow", "no activeDeadlineSeconds"
+    )

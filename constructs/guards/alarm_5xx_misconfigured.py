@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.guards.framework import Finding, Resource, Tree
+from constructs.guards.framework import Finding, Tree, points_at
 
 # Resource type -> (namespace, metrics that must be alarmed). Targets add their own entries (ALB, ECS ...).
 # Resource type -> the (namespace, metric) pairs that must each have an alarm pointing at the resource.
@@ -33,14 +32,6 @@ REQUIRED_ALARMS: dict[str, frozenset[tuple[str, str]]] = {
         }
     ),
 }
-
-
-def _points_at(alarm: Resource, resource: Resource) -> bool:
-    """True when one of the alarm's dimension values references ``resource`` (Ref or GetAtt, maybe in a Join)."""
-    logical_id = resource.stack.get_logical_id(resource.node)
-    ref, get_att = json.dumps({"Ref": logical_id}), json.dumps({"Fn::GetAtt": [logical_id]})[:-2]
-    values = [json.dumps(d.get("value"), sort_keys=True) for d in alarm.props.get("dimensions") or []]
-    return any(ref in value or get_att in value for value in values)
 
 
 class Alarm5xxMisconfigured:
@@ -72,7 +63,7 @@ class Alarm5xxMisconfigured:
         for resource_type, required in REQUIRED_ALARMS.items():
             for resource in tree.of_type(resource_type):
                 present = {
-                    (a.props.get("namespace"), a.props.get("metricName")) for a in alarms if _points_at(a, resource)
+                    (a.props.get("namespace"), a.props.get("metricName")) for a in alarms if points_at(a, resource)
                 }
                 missing = sorted(metric for namespace, metric in required - present)
                 if missing:

@@ -21,8 +21,9 @@ class AlbKeepalive502:
         for alb in tree.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer"):
             attributes = {a.get("key"): a.get("value") for a in alb.props.get("loadBalancerAttributes") or []}
             idle = int(attributes.get("idle_timeout.timeout_seconds", DEFAULT_IDLE_SECONDS))
-            web = {c.node.path for t in tree.targets if t.load_balancer_group is not None for c in t.compute}
-            computes = [r for r in tree.in_stack_of(alb.node, "AWS::ECS::TaskDefinition") if _behind(r.path, web)]
+            # The task definitions of services behind the ALB (workers, jobs and migrations are not).
+            behind = {r.path for t in tree.targets if t.load_balancer_group for r in tree.computes_of(t)}
+            computes = [r for r in tree.in_stack_of(alb.node, "AWS::ECS::TaskDefinition") if r.path in behind]
             keep_alive = {e.resource.path: e.value for e in plain_env(tree) if e.name == KEEP_ALIVE}
             for compute in computes:
                 value = keep_alive.get(compute.path)
@@ -40,11 +41,6 @@ class AlbKeepalive502:
                         f"idle timeout {idle}s >= app keep-alive {value}s",
                         "keep load_balancer.idle_timeout_seconds below server.keep_alive_seconds",
                     )
-
-
-def _behind(path: str, web: set[str]) -> bool:
-    """The task definition belongs to a service behind the ALB (workers, jobs and migrations are not)."""
-    return any((path + "/").startswith(prefix + "/") for prefix in web)
 
 
 RULE = AlbKeepalive502()

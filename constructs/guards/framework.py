@@ -77,6 +77,15 @@ class Tree:
         path = construct.node.path if construct is not None else None
         return next((r for r in self.resources if r.path == path), None)
 
+    def computes_of(self, target: ComputeTarget, *types: str) -> list[Resource]:
+        """The resources (of ``types``, or all) inside the constructs ``target`` declares as its compute."""
+        prefixes = tuple(c.node.path + "/" for c in target.compute)
+        return [
+            r
+            for r in self.resources
+            if prefixes and (r.path + "/").startswith(prefixes) and (not types or r.type in types)
+        ]
+
     def in_stack_of(self, construct: IConstruct, *types: str) -> list[Resource]:
         stack = Stack.of(construct)
         return [r for r in self.resources if r.stack is stack and (not types or r.type in types)]
@@ -279,6 +288,14 @@ def ingress_rules(tree: Tree) -> Iterator[tuple[Resource, dict[str, Any]]]:
 def logical_ref(resource: Resource) -> dict[str, str]:
     """``{"Ref": <logical id>}`` of a resource, as other props in its own stack refer to it."""
     return {"Ref": resource.stack.get_logical_id(resource.node)}
+
+
+def points_at(alarm: Resource, resource: Resource) -> bool:
+    """True when one of the alarm's dimension values references ``resource`` (Ref or GetAtt, maybe in a Join)."""
+    logical_id = resource.stack.get_logical_id(resource.node)
+    ref, get_att = json.dumps({"Ref": logical_id}), json.dumps({"Fn::GetAtt": [logical_id]})[:-2]
+    values = [json.dumps(d.get("value"), sort_keys=True) for d in alarm.props.get("dimensions") or []]
+    return any(ref in value or get_att in value for value in values)
 
 
 WORLD = re.compile(r"^(0\.0\.0\.0/0|::/0)$")

@@ -8,8 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.guards.alarm_5xx_misconfigured import _points_at
-from constructs.guards.framework import Finding, Resource, Tree, strings
+from constructs.guards.framework import Finding, Resource, Tree, points_at, strings
 from constructs.guards.k8s import k8s_objects
 
 UTC = (None, "UTC", "Etc/UTC")
@@ -74,7 +73,7 @@ class JobScheduleInvalid:
         queue = _referenced(tree, schedule, queue_arn)
         if queue is None:
             problems.append("no dead-letter queue")
-        elif not any(a.props.get("metricName") == "ApproximateNumberOfMessagesVisible" and _points_at(a, queue)
+        elif not any(a.props.get("metricName") == "ApproximateNumberOfMessagesVisible" and points_at(a, queue)
                      for a in alarms):  # fmt: skip
             problems.append("no alarm on its dead-letter queue")
         machine = _referenced(tree, schedule, target.get("arn"))
@@ -82,7 +81,7 @@ class JobScheduleInvalid:
             definition = "".join(strings(machine.props.get("definitionString")))
             if '"TimeoutSeconds"' not in definition and '"TimeoutSecondsPath"' not in definition:
                 problems.append("its run has no timeout")
-            watched = {a.props.get("metricName") for a in alarms if _points_at(a, machine)}
+            watched = {a.props.get("metricName") for a in alarms if points_at(a, machine)}
             missing = sorted({"ExecutionsFailed", "ExecutionsTimedOut"} - watched)
             if missing:
                 problems.append(f"no alarm on its {' / '.join(missing)}")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree
-from constructs.guards.k8s import k8s_objects, workloads
+from constructs.guards.k8s import MANIFEST, k8s_objects, workloads
 
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
@@ -20,11 +20,9 @@ class K8sProbeTiming:
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         boot = config.health.boot_seconds
         # Workers, jobs and the migration Job serve no HTTP: probes are for the web Deployment (and any undeclared one).
-        exempt = tuple(
-            c.node.path + "/" for t in tree.targets if t.kind == "eks" and not t.service.is_web for c in t.compute
-        )
+        exempt = {r.path for t in tree.targets if not t.service.is_web for r in tree.computes_of(t, MANIFEST)}
         for obj, spec in workloads(k8s_objects(tree)):
-            if (obj.resource.path + "/").startswith(exempt):
+            if obj.resource.path in exempt:
                 continue
             for container in spec.get("containers") or []:
                 where = f"{obj.where} container {container.get('name')}"

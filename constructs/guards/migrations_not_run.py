@@ -61,11 +61,7 @@ def _cfn(construct: IConstruct) -> list[CfnResource]:
 
 def _services_of(tree: Tree, target: ComputeTarget) -> list[IConstruct]:
     """ECS services running the target's task definition (the task definition itself serves nothing)."""
-    refs = [
-        logical_ref(r)
-        for r in tree.of_type("AWS::ECS::TaskDefinition")
-        if any((r.path + "/").startswith(c.node.path + "/") for c in target.compute)
-    ]
+    refs = [logical_ref(r) for r in tree.computes_of(target, "AWS::ECS::TaskDefinition")]
     stack = Stack.of(target).stack_name
     return [
         s.node

@@ -24,15 +24,7 @@ class MissingEnvVars:
     id = "missing-env-vars"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
-        required: dict[str, set[str]] = defaultdict(set)
-        who: dict[str, set[str]] = defaultdict(set)
-        for target in tree.targets:
-            for construct in target.compute:
-                prefix = construct.node.path
-                for resource in tree.resources:
-                    if resource.type in COMPUTE_TYPES and (resource.path + "/").startswith(prefix + "/"):
-                        required[resource.path] |= required_names(config, target.service)
-                        who[resource.path].add(target.label)
+        required, who = declared_names(tree, config)
         stacks: set[Stack] = {Stack.of(t) for t in tree.targets}
         web = required_names(config, config.web)
         for resource in tree.resources:
@@ -49,6 +41,18 @@ class MissingEnvVars:
                     f"{', '.join(missing)}",
                     "deliver the service's settings: runtime_environment(config, service) + its secret settings",
                 )
+
+
+def declared_names(tree: Tree, config: AppConfig) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per compute resource path: the names its services must receive, and the labels of those services (an EB
+    environment or a manifest may serve several)."""
+    names: dict[str, set[str]] = defaultdict(set)
+    labels: dict[str, set[str]] = defaultdict(set)
+    for target in tree.targets:
+        for resource in tree.computes_of(target, *COMPUTE_TYPES):
+            names[resource.path] |= required_names(config, target.service)
+            labels[resource.path].add(target.label)
+    return names, labels
 
 
 def delivered(resource: Resource) -> set[str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.compute_target import required_names
 from constructs.guards.framework import Finding, Tree
-from constructs.guards.missing_env_vars import COMPUTE_TYPES, delivered
+from constructs.guards.missing_env_vars import declared_names, delivered
 
 
 class ServiceSettingUndefined:
@@ -19,15 +18,7 @@ class ServiceSettingUndefined:
     id = "service-setting-undefined"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
-        allowed: dict[str, set[str]] = {}
-        owners: dict[str, set[str]] = {}
-        for target in tree.targets:
-            for construct in target.compute:
-                prefix = construct.node.path + "/"
-                for resource in tree.resources:
-                    if resource.type in COMPUTE_TYPES and (resource.path + "/").startswith(prefix):
-                        allowed.setdefault(resource.path, set()).update(required_names(config, target.service))
-                        owners.setdefault(resource.path, set()).add(target.label)
+        allowed, owners = declared_names(tree, config)
         for resource in tree.resources:
             if resource.path not in allowed:
                 continue

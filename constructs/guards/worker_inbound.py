@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, ingress_rules, logical_ref
-from constructs.guards.k8s import k8s_objects
+from constructs.guards.k8s import MANIFEST, k8s_objects
 
 
 class WorkerInbound:
@@ -37,9 +37,7 @@ class WorkerInbound:
         tasks = {
             (r.stack.stack_name, json.dumps(logical_ref(r))): t
             for t in background
-            for r in tree.resources
-            if r.type == "AWS::ECS::TaskDefinition"
-            and any((r.path + "/").startswith(c.node.path + "/") for c in t.compute)
+            for r in tree.computes_of(t, "AWS::ECS::TaskDefinition")
         }
         for resource in tree.of_type("AWS::ECS::TaskDefinition"):
             owner = tasks.get((resource.stack.stack_name, json.dumps(logical_ref(resource))))
@@ -64,18 +62,16 @@ class WorkerInbound:
 
     def _kubernetes(self, tree: Tree) -> Iterator[Finding]:
         objects = k8s_objects(tree)
-        background = [
-            c.node.path + "/" for t in tree.targets if t.kind == "eks" and not t.service.is_web for c in t.compute
-        ]
+        background = {r.path for t in tree.targets if not t.service.is_web for r in tree.computes_of(t, MANIFEST)}
         pods = [
             (obj, ((obj.body.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {})
             for obj in objects
-            if obj.kind in ("Deployment", "Job") and (obj.resource.path + "/").startswith(tuple(background))
+            if obj.kind in ("Deployment", "Job") and obj.resource.path in background
         ]
         for obj in objects:
             if obj.kind not in ("Service", "Ingress", "TargetGroupBinding"):
                 continue
-            if (obj.resource.path + "/").startswith(tuple(background)) and background:
+            if obj.resource.path in background:
                 yield Finding(
                     self.id, obj.where, f"{obj.kind} next to a worker", "a worker or job has no Service or Ingress"
                 )

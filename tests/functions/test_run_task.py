@@ -9,20 +9,16 @@ always report exit code 0), ``run_task``/``describe_tasks`` ``failures`` (moto n
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "functions" / "run_task" / "index.py"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/shop-dev-ecs/0f1e2d3c"
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop-dev"
 TASK_DEF_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/shop-dev-migrate:7"
@@ -34,27 +30,10 @@ CONTAINER = "app"
 NOT_LOGGED = "do-not-log-this-value-4f1c"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_task_index", HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def mod(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield _load()
+def mod(handler_module: Any) -> Iterator[ModuleType]:
+    with handler_module("run_task") as module:
+        yield module
 
 
 @pytest.fixture

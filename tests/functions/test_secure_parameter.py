@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import string
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secure-parameter"
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "functions" / "secure_parameter" / "index.py"
 NASTY_PASSWORD = "p@ss:w/rd?#% x"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("secure_parameter_index", HANDLER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def mod(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield _load()
+def mod(handler_module: Any) -> Iterator[ModuleType]:
+    with handler_module("secure_parameter") as module:
+        yield module
 
 
 @pytest.fixture
