@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 
 STAGE ?= dev
+# STAGE=all: every config/stages/*.yaml, synthesized in one process (jsii starts once).
+STAGES = $(if $(filter all,$(STAGE)),$(sort $(basename $(notdir $(wildcard config/stages/*.yaml)))),$(STAGE))
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -12,7 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk
 CDK_FLAGS := --no-notices --no-version-reporting -c stage=$(STAGE)
 
-.PHONY: setup synth test lint snapshots bench report doctor k8s deploy diff clean
+.PHONY: setup synth review test lint snapshots bench report doctor k8s deploy diff clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned Python requirements"
@@ -27,13 +29,17 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 
 setup: $(VENV)/.installed node_modules/.installed
 
-synth: setup ## synthesize every stack of STAGE (default dev) into cdk.out/, offline
-	@echo "==> synthesizing stage $(STAGE) (offline, no AWS account needed)"
-	@rm -rf cdk.out
-	@$(CDK) synth --quiet $(CDK_FLAGS)
-	@echo "==> templates written:" && ls -1 cdk.out/*.template.json
-	@$(BIN)/python -m k8s.synth --stage $(STAGE) --if-enabled
-	@$(BIN)/python -m report
+synth: setup ## synthesize STAGE (default dev; all = every stage, one process) into cdk.out/<stage>/, offline
+	@echo "==> synthesizing $(STAGES) (offline, no AWS account needed; the last output is kept in cdk.out/.previous/)"
+	@$(BIN)/python tools/synth_stages.py --out cdk.out $(STAGES)
+	@for stage in $(STAGES); do \
+	  echo "==> cdk.out/$$stage:" && ls -1 cdk.out/$$stage/*.template.json && \
+	  $(BIN)/python -m k8s.synth --stage $$stage --if-enabled && \
+	  $(BIN)/python -m report cdk.out/$$stage || exit 1; \
+	done
+
+review: setup ## offline: what the working tree changes vs BASE (default: merge base with main), every stage or STAGE=
+	@$(BIN)/python -m report.review $(if $(BASE),--base $(BASE)) --stage $(if $(filter command line,$(origin STAGE)),$(STAGES),all)
 
 test: setup ## the whole suite: config, guards, snapshots, logical IDs, cfn-lint, handler, doctor, report
 	@echo "==> running the test suite"
@@ -54,8 +60,8 @@ bench: setup ## warm synth time, test time, peak memory
 doctor: setup ## needs credentials: live checks of a deployed STAGE (add ARGS=--preflight before a first deploy)
 	@$(BIN)/python -m doctor --stage $(STAGE) $(ARGS)
 
-report: setup ## one-page review of cdk.out (after make synth); BASE=<other cdk.out> flags stateful ID changes
-	@$(BIN)/python -m report $(if $(BASE),--base $(BASE))
+report: setup ## the review page of cdk.out/STAGE (after make synth); BASE=<another assembly dir>: what changes from it
+	@$(BIN)/python -m report cdk.out/$(STAGE) $(if $(BASE),--base $(BASE))
 
 k8s: setup ## the stage's Kubernetes manifests (EKS target) into k8s/dist/ for review; ARNs are placeholders
 	@$(BIN)/python -m k8s.synth --stage $(STAGE)

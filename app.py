@@ -22,8 +22,9 @@ from stacks import build_stacks
 from stacks.synth import SynthRefused, build_failure, synthesize
 
 
-def main() -> int:
-    app = cdk.App()
+def main(app: cdk.App | None = None) -> int:
+    """Build, guard and synthesize one stage; ``app`` (default: from the CLI's environment) sets outdir and context."""
+    app = app if app is not None else cdk.App()
     stage = app.node.try_get_context("stage")
     path = app.node.try_get_context("config")
     try:

@@ -1,4 +1,9 @@
-"""Command line entry point: ``python -m report [--out DIR] [--base DIR] [--k8s DIR] [CDK_OUT_DIR]``."""
+"""Command line entry point: ``python -m report [--out DIR] [--base DIR] [--k8s DIR] [CDK_OUT_DIR]``.
+
+Without ``--base`` it writes the inventory of one assembly; with ``--base`` (another synthesized assembly, e.g.
+``cdk.out/.previous/dev``) the page says what changes from the base, with the inventory collapsed below.
+``make review`` does the same for a git ref and every stage (:mod:`report.review`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from report.assembly import AssemblyError, Stack, load_assembly, load_k8s
+from report.compare import review
 from report.extract import build_report
 from report.render import render_json, render_markdown
+from report.render_review import StagePage, environment, render_page, render_page_json
 
 DEFAULT_K8S = Path("k8s/dist")
 
@@ -24,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "cdk_out", nargs="?", type=Path, default=Path("cdk.out"), metavar="CDK_OUT_DIR", help="default: cdk.out"
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: CDK_OUT_DIR)")
-    parser.add_argument("--base", type=Path, metavar="DIR", help="base cloud assembly to compare stateful logical IDs")
+    parser.add_argument("--base", type=Path, metavar="DIR", help="base cloud assembly: write what changes from it")
     parser.add_argument(
         "--k8s", type=Path, metavar="DIR", help=f"Kubernetes manifests (default: {DEFAULT_K8S} if present)"
     )
@@ -58,11 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AssemblyError as error:
         print(f"report: {error}", file=sys.stderr)
         return 2
-    report = build_report(stacks, k8s, base)
+    report = build_report(stacks, k8s)
     out = args.out if args.out is not None else args.cdk_out
     out.mkdir(parents=True, exist_ok=True)
-    (out / "REVIEW.md").write_text(render_markdown(report), encoding="utf-8")
-    (out / "review.json").write_text(render_json(report), encoding="utf-8")
+    if base is None:
+        (out / "REVIEW.md").write_text(render_markdown(report), encoding="utf-8")
+        (out / "review.json").write_text(render_json(report), encoding="utf-8")
+    else:
+        changes = review(build_report(base, k8s), report, base, stacks)
+        page = StagePage(
+            args.cdk_out.name,
+            str(args.base),
+            str(args.cdk_out),
+            environment(stacks),
+            changes,
+            render_markdown(report),
+            render_json(report),
+        )
+        (out / "REVIEW.md").write_text(render_page(page), encoding="utf-8")
+        (out / "review.json").write_text(render_page_json(page), encoding="utf-8")
     print(f"report: wrote {out / 'REVIEW.md'} and {out / 'review.json'}")
     return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from report.assembly import Stack
 from report.intrinsics import as_list, fmt, number
-from report.resolve import Resolver
+from report.resolve import Resolver, construct_path
 
 COMPARISONS = {
     "GreaterThanOrEqualToThreshold": ">=",
@@ -66,7 +66,7 @@ def _alarm(logical_id: str, properties: Mapping[str, Any], stack: Stack, resolve
     statistic = properties.get("Statistic", properties.get("ExtendedStatistic", first_stat.get("Stat")))
     return Alarm(
         stack=stack.name,
-        name=resolver.name(properties, "AlarmName", logical_id, stack),
+        name=resolver.name(properties, "AlarmName", construct_path(stack, logical_id) or logical_id, stack),
         namespace=", ".join(sorted({fmt(metric["Namespace"]) for metric in metrics if metric.get("Namespace")})),
         metric=", ".join([*names, *expressions]),
         dimensions=tuple(dimensions),

@@ -20,7 +20,7 @@ from report.network import Edge, extract_reachability
 from report.resolve import Resolver
 from report.secrets import SecretUse, extract_secrets
 from report.services import ServiceRow, extract_services
-from report.stateful import ADDED, REMOVED, StatefulResource, extract_stateful
+from report.stateful import StatefulResource, extract_stateful
 
 __all__ = [
     "Alarm",
@@ -67,7 +67,6 @@ class Report:
     alarms: list[Alarm]
     iam: list[Principal]
     stateful: list[StatefulResource]
-    compared_to_base: bool = False
     services: list[ServiceRow] = field(default_factory=list)
 
 
@@ -83,8 +82,8 @@ def extract_stacks(stacks: Sequence[Stack]) -> list[StackSummary]:
     return summaries
 
 
-def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = (), base: Sequence[Stack] | None = None) -> Report:
-    """Run every extraction over one cloud assembly (plus optional Kubernetes objects and base assembly)."""
+def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = ()) -> Report:
+    """Run every extraction over one cloud assembly (plus optional Kubernetes objects)."""
     resolver = Resolver(stacks)
     return Report(
         stacks=extract_stacks(stacks),
@@ -93,8 +92,7 @@ def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = (), base: S
         health_checks=extract_health_checks(stacks, k8s, resolver),
         alarms=extract_alarms(stacks, resolver),
         iam=extract_iam(stacks, resolver),
-        stateful=extract_stateful(stacks, base),
-        compared_to_base=base is not None,
+        stateful=extract_stateful(stacks),
         services=extract_services(stacks, k8s),
     )
 
@@ -120,9 +118,6 @@ def summarize(report: Report) -> dict[str, int]:
         "alarms_without_dimensions": sum("no dimensions" in alarm.flags for alarm in report.alarms),
         "iam_principals": len(report.iam),
         "wildcard_iam_statements": len(wildcard_statements),
-        "stateful_resources": sum(item.change != REMOVED for item in report.stateful),
+        "stateful_resources": len(report.stateful),
     }
-    if report.compared_to_base:
-        counts["stateful_added"] = sum(item.change == ADDED for item in report.stateful)
-        counts["stateful_replaced_or_removed"] = sum(item.at_risk for item in report.stateful)
     return counts

@@ -12,7 +12,7 @@ from typing import Any
 
 from report.assembly import K8sObject, Stack, eb_options, k8s_name
 from report.intrinsics import as_list, fmt, number
-from report.resolve import Resolver
+from report.resolve import Resolver, construct_path
 
 EB_PROCESS = "aws:elasticbeanstalk:environment:process:"
 K8S_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -42,7 +42,7 @@ def _target_group(logical_id: str, properties: Properties, stack: Stack, resolve
     protocol = properties.get("HealthCheckProtocol", properties.get("Protocol"))
     enabled = properties.get("HealthCheckEnabled", True) not in (False, "false")
     return HealthCheck(
-        target=resolver.name(properties, "Name", logical_id, stack),
+        target=resolver.name(properties, "Name", construct_path(stack, logical_id) or logical_id, stack),
         stack=stack.name,
         kind="ELBv2 target group" if enabled else "ELBv2 target group (disabled)",
         check=fmt(properties.get("HealthCheckPath", "")),
@@ -57,7 +57,7 @@ def _target_group(logical_id: str, properties: Properties, stack: Stack, resolve
 
 
 def _beanstalk(logical_id: str, properties: Properties, stack: Stack, resolver: Resolver) -> Iterator[HealthCheck]:
-    name = resolver.name(properties, "EnvironmentName", logical_id, stack)
+    name = resolver.name(properties, "EnvironmentName", construct_path(stack, logical_id) or logical_id, stack)
     options = eb_options(properties)
     for process in sorted({ns.removeprefix(EB_PROCESS) for ns, _ in options if ns.startswith(EB_PROCESS)}):
 
@@ -87,7 +87,7 @@ def _command(command: Any) -> str:
 
 
 def _ecs(logical_id: str, properties: Properties, stack: Stack, resolver: Resolver) -> Iterator[HealthCheck]:
-    family = resolver.name(properties, "Family", logical_id, stack)
+    family = construct_path(stack, logical_id) or resolver.name(properties, "Family", logical_id, stack)
     for container in as_list(properties.get("ContainerDefinitions")):
         check = container.get("HealthCheck")
         if isinstance(check, dict):

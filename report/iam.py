@@ -15,7 +15,7 @@ from typing import Any
 
 from report.assembly import Stack, props
 from report.intrinsics import as_list, fmt, texts
-from report.resolve import Resolver
+from report.resolve import Resolver, construct_path, resource_key
 
 READ_ACTIONS = {
     "ssm": ("ssm:GetParameter", "ssm:GetParameters"),
@@ -70,16 +70,23 @@ def attachments(stacks: Sequence[Stack], resolver: Resolver) -> list[Attachment]
     for stack in stacks:
         for logical_id, properties in stack.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for role in as_list(properties.get("Roles")):
-                add(resolver.principal(role, stack), logical_id, stack, properties.get("PolicyDocument"))
+                policy_name = construct_path(stack, logical_id) or logical_id
+                add(resolver.principal(role, stack), policy_name, stack, properties.get("PolicyDocument"))
         for logical_id, properties in stack.of_type("AWS::IAM::Role"):
-            key = f"{stack.name}/{logical_id}"
+            key = resource_key(stack, logical_id)
             for policy in as_list(properties.get("Policies")):
-                add(key, f"{logical_id}/{fmt(policy.get('PolicyName'))} (inline)", stack, policy.get("PolicyDocument"))
+                owner = construct_path(stack, logical_id) or logical_id
+                add(key, f"{owner}/{fmt(policy.get('PolicyName'))} (inline)", stack, policy.get("PolicyDocument"))
             for arn in as_list(properties.get("ManagedPolicyArns")):
                 managed = resolver.target(arn, stack)
                 if managed is not None and managed.type == "AWS::IAM::ManagedPolicy":
                     document = props(managed.definition).get("PolicyDocument")
-                    add(key, managed.logical_id, managed.stack, document)
+                    add(
+                        key,
+                        construct_path(managed.stack, managed.logical_id) or managed.logical_id,
+                        managed.stack,
+                        document,
+                    )
     return [found[key] for key in sorted(found)]
 
 
@@ -138,7 +145,7 @@ def extract_iam(stacks: Sequence[Stack], resolver: Resolver | None = None) -> li
                 )
             )
             trust = _trust(properties, stack, resolver)
-            roles[f"{stack.name}/{logical_id}"] = (stack.name, logical_id, trust, managed)
+            roles[resource_key(stack, logical_id)] = (stack.name, resource_key(stack, logical_id), trust, managed)
     statements: dict[str, list[Statement]] = {}
     for attachment in attachments(stacks, resolver):
         roles.setdefault(attachment.principal, (attachment.stack.name, attachment.principal, (), ()))

@@ -93,11 +93,6 @@ def _summary(report: Report) -> list[str]:
         f"- **{counts['iam_principals']}** IAM principals, **{counts['wildcard_iam_statements']}** wildcard statements",
         f"- **{counts['stateful_resources']}** stateful resources",
     ]
-    if report.compared_to_base:
-        lines[-1] += (
-            f", **{counts['stateful_added']}** added and "
-            f"**{counts['stateful_replaced_or_removed']}** would be replaced/removed compared to the base"
-        )
     return lines
 
 
@@ -107,35 +102,44 @@ def _stacks(report: Report) -> list[str]:
         ([plain(s.name), code(s.stack_name), code(s.account), code(s.region), str(s.resources)] for s in report.stacks),
     )
     per_type = [[plain(s.name), code(kind), str(count)] for s in report.stacks for kind, count in s.types.items()]
-    return [*lines, "", "Resources per type:", "", *table(["Stack", "Type", "Count"], per_type)]
+    return [
+        *lines,
+        "",
+        *details(f"Resources per type ({len(per_type)} rows)", table(["Stack", "Type", "Count"], per_type)),
+    ]
+
+
+def details(summary: str, body: Sequence[str]) -> list[str]:
+    """A collapsed ``<details>`` block (GitHub renders the Markdown inside it)."""
+    return ["<details>", f"<summary>{plain(summary)}</summary>", "", *body, "", "</details>"]
 
 
 def _reachability(report: Report) -> list[str]:
+    merged: dict[tuple[str, str, str, str, bool], tuple[set[str], set[str], set[str]]] = {}
+    for e in report.reachability:
+        directions, stacks, descriptions = merged.setdefault(
+            (e.source, e.destination, e.protocol, e.ports, e.internet), (set(), set(), set())
+        )
+        directions.add(e.direction)
+        stacks.add(e.stack)
+        if e.description:
+            descriptions.add(e.description)
     rows = (
         [
-            code(e.source),
-            code(e.destination),
-            code(e.protocol),
-            code(e.ports),
-            e.direction,
-            plain(e.stack),
-            code(e.rule),
-            plain(e.description),
-            flags(["internet-facing"] if e.internet else []),
+            code(source),
+            code(destination),
+            code(protocol),
+            code(ports),
+            " + ".join(sorted(directions)),
+            plain(", ".join(sorted(stacks))),
+            plain("; ".join(sorted(descriptions))),
+            flags(["internet-facing"] if internet else []),
         ]
-        for e in report.reachability
+        for (source, destination, protocol, ports, internet), (directions, stacks, descriptions) in sorted(
+            merged.items(), key=lambda item: (not item[0][4], item[0])
+        )
     )
-    headers = [
-        "Source",
-        "Destination",
-        "Protocol",
-        "Ports",
-        "Direction",
-        "Rule owner stack",
-        "Rule",
-        "Description",
-        "Flags",
-    ]
+    headers = ["Source", "Destination", "Protocol", "Ports", "Rules", "Rule owner stack", "Description", "Flags"]
     lines = table(headers, rows)
     return [*lines, "", *mermaid(report.reachability)] if report.reachability else lines
 
@@ -244,14 +248,18 @@ def _iam(report: Report) -> list[str]:
 
 
 def _stateful(report: Report) -> list[str]:
-    headers = ["Stack", "Logical ID", "Type", "DeletionPolicy", "UpdateReplacePolicy"]
-    rows = []
-    for r in report.stateful:
-        row = [plain(r.stack), code(r.logical_id), code(r.type), code(r.deletion_policy), code(r.update_replace_policy)]
-        if report.compared_to_base:
-            row.append(flags([r.change]) if r.change not in ("unchanged", "") else r.change)
-        rows.append(row)
-    return table([*headers, "Change vs base"] if report.compared_to_base else headers, rows)
+    headers = ["Stack", "Resource", "Type", "DeletionPolicy", "UpdateReplacePolicy"]
+    rows = (
+        [
+            plain(r.stack),
+            code(r.name or r.logical_id),
+            code(r.type),
+            code(r.deletion_policy),
+            code(r.update_replace_policy),
+        ]
+        for r in report.stateful
+    )
+    return table(headers, rows)
 
 
 def render_markdown(report: Report) -> str:
@@ -284,7 +292,6 @@ def render_json(report: Report) -> str:
     """The full ``review.json`` text: summary plus every section as lists of objects."""
     payload = {
         "summary": summarize(report),
-        "compared_to_base": report.compared_to_base,
         "stacks": [asdict(item) for item in report.stacks],
         "reachability": [asdict(item) for item in report.reachability],
         "secrets": [asdict(item) for item in report.secrets],

@@ -14,7 +14,7 @@ from typing import Any
 from report.assembly import K8sObject, Stack, eb_options, k8s_name
 from report.iam import Attachment, attachments, readers
 from report.intrinsics import as_list, fmt, intrinsic
-from report.resolve import Resolver
+from report.resolve import Resolver, construct_path, resource_key
 
 STORE_TYPES = {"AWS::SecretsManager::Secret": "secretsmanager", "AWS::SSM::Parameter": "ssm"}
 SECURE_PARAMETER = "SecureParameter"  # custom resources writing SecureString parameters
@@ -65,7 +65,7 @@ def _store(value: Any, stack: Stack, resolver: Resolver) -> str:
 def _cfn_settings(stack: Stack, resolver: Resolver) -> Iterator[tuple[str, str, Any, Any, str]]:
     """``(target, source, setting, value, consumer)`` for ECS task definitions and Beanstalk environments."""
     for logical_id, properties in stack.of_type("AWS::ECS::TaskDefinition"):
-        family = resolver.name(properties, "Family", logical_id, stack)
+        family = construct_path(stack, logical_id) or resolver.name(properties, "Family", logical_id, stack)
         role = properties.get("ExecutionRoleArn")
         consumer = resolver.principal(role, stack) if role is not None else ""
         for container in as_list(properties.get("ContainerDefinitions")):
@@ -73,7 +73,7 @@ def _cfn_settings(stack: Stack, resolver: Resolver) -> Iterator[tuple[str, str, 
                 target = f"{family}/{fmt(container.get('Name'))}"
                 yield target, "ECS", secret.get("Name"), secret.get("ValueFrom"), consumer
     for logical_id, properties in stack.of_type("AWS::ElasticBeanstalk::Environment"):
-        name = resolver.name(properties, "EnvironmentName", logical_id, stack)
+        name = resolver.name(properties, "EnvironmentName", construct_path(stack, logical_id) or logical_id, stack)
         options = eb_options(properties)
         profile = options.get(EB_INSTANCE_PROFILE)
         consumer = resolver.principal(profile, stack) if profile is not None else ""
@@ -112,7 +112,7 @@ def extract_secrets(
     """Setting -> parameter/secret -> consumer and IAM readers, for ECS, Elastic Beanstalk and ExternalSecrets."""
     resolver = resolver or Resolver(stacks)
     grants = attachments(stacks, resolver)
-    roles = {f"{stack.name}/{logical_id}" for stack in stacks for logical_id, _ in stack.of_type("AWS::IAM::Role")}
+    roles = {resource_key(stack, logical_id) for stack in stacks for logical_id, _ in stack.of_type("AWS::IAM::Role")}
     uses: list[SecretUse] = []
     for stack in stacks:
         for target, source, setting, value, consumer in _cfn_settings(stack, resolver):

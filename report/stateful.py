@@ -1,16 +1,13 @@
-"""Stateful resources, their retention policies and logical-id changes compared to a base assembly.
-
-CloudFormation identifies resources by logical id: a stateful resource whose logical id disappears
-(e.g. after a construct was moved or renamed) is deleted or replaced, losing its data unless retained.
-"""
+"""Stateful resources and their retention policies: what holds data, and what a delete or replacement keeps."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from report.assembly import Stack
 from report.intrinsics import fmt
+from report.resolve import construct_path
 
 STATEFUL_TYPES = (
     "AWS::RDS::DBInstance",
@@ -22,26 +19,18 @@ STATEFUL_TYPES = (
     "AWS::Logs::LogGroup",
     "AWS::KMS::Key",
 )
-ADDED = "added"
-UNCHANGED = "unchanged"
-REMOVED = "would be replaced/removed"
 
 
 @dataclass(frozen=True)
 class StatefulResource:
-    """A resource holding data, its retention policies and (with a base) its logical-id change."""
+    """A resource holding data and its retention policies."""
 
     stack: str
     logical_id: str
     type: str
     deletion_policy: str
     update_replace_policy: str
-    change: str = ""
-
-    @property
-    def at_risk(self) -> bool:
-        """Whether the base comparison says this resource would be replaced or removed."""
-        return self.change not in ("", ADDED, UNCHANGED)
+    name: str = ""
 
 
 def is_stateful(resource_type: str) -> bool:
@@ -58,6 +47,7 @@ def _stateful(stacks: Sequence[Stack]) -> dict[tuple[str, str], StatefulResource
             type=str(resource.get("Type")),
             deletion_policy=fmt(resource.get("DeletionPolicy", "")),
             update_replace_policy=fmt(resource.get("UpdateReplacePolicy", "")),
+            name=construct_path(stack, logical_id),
         )
         for stack in stacks
         for logical_id, resource in stack.resources.items()
@@ -65,23 +55,7 @@ def _stateful(stacks: Sequence[Stack]) -> dict[tuple[str, str], StatefulResource
     }
 
 
-def extract_stateful(stacks: Sequence[Stack], base: Sequence[Stack] | None = None) -> list[StatefulResource]:
-    """Stateful resources with retention policies; with ``base``, which logical ids were added or removed.
-
-    Resources are matched by stack display name and logical id.
-    """
+def extract_stateful(stacks: Sequence[Stack]) -> list[StatefulResource]:
+    """Stateful resources with their retention policies (what a change would do to them: :mod:`report.changes`)."""
     current = _stateful(stacks)
-    if base is None:
-        return [current[key] for key in sorted(current)]
-    previous = _stateful(base)
-    result = []
-    for key in sorted(current.keys() | previous.keys()):
-        if key not in previous:
-            result.append(replace(current[key], change=ADDED))
-        elif key not in current:
-            result.append(replace(previous[key], change=REMOVED))
-        elif current[key].type != previous[key].type:
-            result.append(replace(current[key], change=f"type changed from {previous[key].type}: {REMOVED}"))
-        else:
-            result.append(replace(current[key], change=UNCHANGED))
-    return result
+    return [current[key] for key in sorted(current)]

@@ -20,10 +20,12 @@ import aws_cdk as cdk
 from config import AppConfig, load_config, resolve_account
 from constructs.guards import Rule, register_guards
 from stacks import Stacks, build_stacks
+from tools.synth_stages import CLI_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[1]
-# The same context `cdk synth` uses: the feature flags from cdk.json (there are no lookups to commit).
-CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+# The same context `cdk synth` uses: the feature flags from cdk.json (there are no lookups to commit) and the
+# construct paths the CLI writes into each resource's metadata (the review names resources by them).
+CONTEXT: dict[str, Any] = {**json.loads((ROOT / "cdk.json").read_text())["context"], **CLI_CONTEXT}
 STAGES = ("dev", "staging", "prod")
 # Example stage files synthesized like the stages: name -> path.
 EXAMPLES = {"services": ROOT / "config" / "examples" / "services.yaml"}

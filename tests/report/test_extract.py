@@ -144,7 +144,7 @@ def test_reachability_lists_sg_edges_and_flags_internet_ingress() -> None:
         Edge("::/0", "web tasks", "all", "all", "ingress", "App", "AnyFromVpn", "", True),
         Edge("public load balancer", "web tasks", "tcp", "8000-8100", "ingress", "App", "WebFromAlb", "", False),
         # the description is not a literal, so the group is named by stack and logical id
-        Edge("web tasks", "App/DbSG", "tcp", "Db.Endpoint.Port", "ingress", "App", "DbFromWeb", "", False),
+        Edge("web tasks", "App/DbSG", "tcp", "database (App) Endpoint.Port", "ingress", "App", "DbFromWeb", "", False),
     ]
     assert [edge.internet for edge in edges].count(True) == 2
 
@@ -191,7 +191,7 @@ def test_import_value_resolves_to_the_exporting_stacks_group() -> None:
     edges = {(edge.source, edge.destination, edge.ports) for edge in extract_reachability([network, app])}
 
     assert edges == {
-        ("web tasks", "database", "Network/Db.Endpoint.Port"),
+        ("web tasks", "database", "database (Network) Endpoint.Port"),
         ("Legacy:GroupId", "web tasks", "80"),  # not exported by any template: shown as the import name
     }
 
@@ -272,7 +272,7 @@ def test_ecs_secrets_map_setting_to_secret_and_readers() -> None:
     assert (password.target, password.source, password.reference, password.store) == (
         "web/app",
         "ECS",
-        "${DbSecret}:password::",
+        "${App/DbSecret}:password::",
         "secretsmanager",
     )
     assert password.consumer == "App/ExecRole"
@@ -414,11 +414,11 @@ def test_iam_flags_wildcard_actions_and_resources() -> None:
 
     principals = {principal.role: principal for principal in extract_iam([stack])}
 
-    admin = principals["Admin"]
+    admin = principals["App/Admin"]
     assert admin.managed_policies == ("AWSLambdaRole",)
     assert admin.assumed_by == ("x.amazonaws.com",)
     assert [statement.wildcards for statement in admin.statements] == [("action *", "resource *")]
-    worker = principals["Worker"]
+    worker = principals["App/Worker"]
     assert worker.actions == ("s3:*", "sqs:SendMessage")
     assert [statement.wildcards for statement in worker.statements] == [("action s3:*",), (), ()]
     assert worker.statements[0].resources == ("Bucket.Arn",)
@@ -472,7 +472,7 @@ def test_alarms_without_actions_or_dimensions_are_flagged() -> None:
     alarms = {alarm.name: alarm for alarm in extract_alarms([stack])}
 
     good = alarms["queue-age"]
-    assert (good.dimensions, good.actions, good.flags) == (("QueueName",), ("Ref:Topic",), ())
+    assert (good.dimensions, good.actions, good.flags) == (("QueueName",), ("App/Topic",), ())
     assert (good.statistic, good.threshold, good.comparison, good.period, good.evaluation_periods) == (
         "Maximum",
         "300",
@@ -595,29 +595,14 @@ def test_health_checks_of_target_groups_beanstalk_ecs_and_k8s() -> None:
 # --------------------------------------------------------------------------- stateful resources
 
 
-def test_stateful_logical_id_changes_against_a_base() -> None:
+def test_stateful_resources_with_their_retention() -> None:
     bucket = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
     secure = {"Type": "Custom::SSMSecureParameter", "Properties": {}}
-    base = [
-        make_stack(
-            "Data", {"Logs": bucket, "Db": {"Type": "AWS::RDS::DBInstance"}, "Topic": {"Type": "AWS::SNS::Topic"}}
-        )
-    ]
-    new = [make_stack("Data", {"Logs2": bucket, "Db": {"Type": "AWS::RDS::DBInstance"}, "Setting": secure})]
-
-    changes = {(item.logical_id, item.change) for item in extract_stateful(new, base)}
-
-    assert changes == {
-        ("Db", "unchanged"),
-        ("Logs", "would be replaced/removed"),
-        ("Logs2", "added"),
-        ("Setting", "added"),
-    }
-    without_base = extract_stateful(new)
-    assert [(item.logical_id, item.deletion_policy, item.change) for item in without_base] == [
-        ("Db", "", ""),
-        ("Logs2", "Retain", ""),
-        ("Setting", "", ""),
+    stack = make_stack("Data", {"Logs2": bucket, "Db": {"Type": "AWS::RDS::DBInstance"}, "Setting": secure})
+    assert [(item.logical_id, item.deletion_policy) for item in extract_stateful([stack])] == [
+        ("Db", ""),
+        ("Logs2", "Retain"),
+        ("Setting", ""),
     ]
 
 
@@ -644,11 +629,9 @@ def test_load_k8s_reads_multi_document_yaml() -> None:
 
 
 def test_fixture_assembly_summary() -> None:
-    base = load_assembly(FIXTURES / "base")
-    report = build_report(load_assembly(FIXTURES / "assembly"), load_k8s(FIXTURES / "k8s"), base)
+    report = build_report(load_assembly(FIXTURES / "assembly"), load_k8s(FIXTURES / "k8s"))
     counts = summarize(report)
     assert counts["internet_facing_ingress"] == 2
     assert counts["wildcard_iam_statements"] == 2
     assert counts["alarms_without_actions"] == 1
-    assert counts["stateful_replaced_or_removed"] == 2
     assert counts["secret_settings_consumer_cannot_read"] == 1

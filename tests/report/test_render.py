@@ -30,17 +30,9 @@ class MarkdownSnapshot(SingleFileSnapshotExtension):
     file_extension = "md"
 
 
-def run_report(out: Path) -> tuple[str, str]:
-    """Run the CLI on the fixture assembly (with k8s manifests and a base) and return both outputs."""
-    args = [
-        "--out",
-        str(out),
-        "--k8s",
-        str(FIXTURES / "k8s"),
-        "--base",
-        str(FIXTURES / "base"),
-        str(FIXTURES / "assembly"),
-    ]
+def run_report(out: Path, *extra: str) -> tuple[str, str]:
+    """Run the CLI on the fixture assembly (with k8s manifests) and return both outputs."""
+    args = ["--out", str(out), "--k8s", str(FIXTURES / "k8s"), *extra, str(FIXTURES / "assembly")]
     assert main(args) == 0
     return (out / "REVIEW.md").read_text(encoding="utf-8"), (out / "review.json").read_text(encoding="utf-8")
 
@@ -48,6 +40,28 @@ def run_report(out: Path) -> tuple[str, str]:
 def test_review_md_matches_snapshot(tmp_path: Path, snapshot: SnapshotAssertion) -> None:
     markdown, _ = run_report(tmp_path)
     assert markdown == snapshot.use_extension(MarkdownSnapshot)
+
+
+def test_with_a_base_the_page_says_what_changes_first_and_keeps_the_inventory(tmp_path: Path) -> None:
+    markdown, text = run_report(tmp_path, "--base", str(FIXTURES / "base"))
+    sections = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    assert sections[0] == "Replacements and deletions"
+    inventory = sections.index("Inventory after this change")
+    assert sections[inventory + 1 :] == [
+        "Summary",
+        "Stacks",
+        "Services",
+        "Reachability",
+        "Secrets",
+        "Health checks",
+        "Alarms",
+        "IAM",
+        "Stateful resources",
+    ]
+    assert "<details>" in markdown.split("## Inventory after this change", 1)[1]
+    review = json.loads(text)
+    assert review["compared"] is True
+    assert set(review["inventory"]) >= {"reachability", "iam", "stateful"}
 
 
 def test_review_md_has_one_section_per_topic(tmp_path: Path) -> None:
@@ -72,7 +86,6 @@ def test_json_twin_has_every_section_and_the_same_summary(tmp_path: Path) -> Non
     review = json.loads(text)
     assert sorted(review) == [
         "alarms",
-        "compared_to_base",
         "health_checks",
         "iam",
         "reachability",

@@ -1,0 +1,436 @@
+"""Resource-level diff of two assemblies with CloudFormation's replacement rules applied offline.
+
+Resources are matched by stack and logical ID, the way CloudFormation matches them. For a resource in
+both, every changed property is found (lists of named items, e.g. containers, options and tags, are
+matched by name, not position) and checked against the registry schema's create-only properties
+(:mod:`report.schemas`): a create-only change **would** replace the resource; when either side is a
+token that cannot be compared offline, it **may**. Replacements cascade: a resource whose create-only
+property refers to a replaced resource is replaced too. A changed logical ID is a replacement, a
+removed resource is deleted, and a weaker ``DeletionPolicy``/``UpdateReplacePolicy`` is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from report.assembly import Stack, props
+from report.intrinsics import intrinsic
+from report.resolve import MAX_DEPTH, Resolver, construct_path, label
+from report.schemas import create_only
+from report.stateful import is_stateful
+
+# Replaced on every change by design: a new revision is registered and the old one stays until cleaned up.
+REVISIONED = {
+    "AWS::ECS::TaskDefinition": "new task definition revision",
+    "AWS::ElasticBeanstalk::ApplicationVersion": "new application version",
+    "AWS::Lambda::Version": "new function version",
+}
+DATA_TYPES = ("AWS::EC2::VPC", "AWS::EC2::Subnet")  # not data themselves, but everything inside is rebuilt
+KEEPS = {"Retain": 3, "RetainExceptOnCreate": 3, "Snapshot": 2}
+# Properties CloudFormation can update in place but that bind the resource to one VPC: new subnets in another VPC
+# mean a new group, and then a new database or cache (whose subnet group name is create-only).
+VPC_BOUND = {"AWS::RDS::DBSubnetGroup": ("SubnetIds",), "AWS::ElastiCache::SubnetGroup": ("SubnetIds",)}
+NAME_KEYS = ("Name", "Key", "OptionName", "ParameterKey", "ContainerName")
+WOULD, MAY = "would", "may"
+MAX_TEXT = 120
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """One changed property value (``path`` like ``ContainerDefinitions[app].Image``)."""
+
+    path: str
+    before: str
+    after: str
+    create_only: bool
+    comparable: bool
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """What CloudFormation would do to one resource, and why."""
+
+    stack: str
+    logical_id: str
+    name: str
+    type: str
+    action: str  # replace | remove | add | update | revision | retention
+    certainty: str = ""  # would | may (for replace)
+    stateful: bool = False
+    cause: str = ""
+    data: str = ""  # what happens to the data of a stateful resource that is replaced or removed
+    properties: tuple[PropertyChange, ...] = field(default=())
+
+    @property
+    def loud(self) -> bool:
+        """Replacements, deletions and weakened retention: what a reviewer must read first."""
+        return self.action in ("replace", "remove", "retention")
+
+
+def holds_data(resource_type: str) -> bool:
+    """Whether replacing or deleting this type loses data (or rebuilds everything inside it)."""
+    return is_stateful(resource_type) or resource_type in DATA_TYPES
+
+
+def short(text: str) -> str:
+    """A value shortened for one table cell."""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _keyed(items: list[Any]) -> dict[str, Any] | None:
+    """A list of named objects as ``{name: item}`` (None when the items are not uniquely named)."""
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    for key in NAME_KEYS:
+        names = [item.get(key) for item in items]
+        if all(isinstance(name, str) for name in names) and len(set(names)) == len(names):
+            if key == "OptionName":
+                return {f"{item.get('Namespace', '')}:{item[key]}": item for item in items}
+            return {str(item[key]): item for item in items}
+    return None
+
+
+def leaves(before: Any, after: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+    """Every differing leaf of two property values; intrinsics are leaves, named list items matched by name."""
+    if before == after:
+        return
+    if intrinsic(before) is None and intrinsic(after) is None:
+        if isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(before.keys() | after.keys()):
+                yield from leaves(before.get(key), after.get(key), (*path, str(key)))
+            return
+        if isinstance(before, list) and isinstance(after, list):
+            keyed_before, keyed_after = _keyed(before), _keyed(after)
+            if keyed_before is not None and keyed_after is not None:
+                for key in sorted(keyed_before.keys() | keyed_after.keys()):
+                    yield from leaves(keyed_before.get(key), keyed_after.get(key), (*path, f"[{key}]"))
+                return
+            if len(before) == len(after):
+                for index, (old, new) in enumerate(zip(before, after, strict=True)):
+                    yield from leaves(old, new, (*path, f"[{index}]"))
+                return
+    yield path, before, after
+
+
+def _is_create_only(path: tuple[str, ...], resource_type: str) -> bool:
+    keys = tuple(part for part in path if not part.startswith("["))
+    for pattern in create_only(resource_type):
+        if len(keys) >= len(pattern) and all(want in ("*", got) for want, got in zip(pattern, keys, strict=False)):
+            return True
+    return False
+
+
+def _has_token(value: Any) -> bool:
+    if intrinsic(value) is not None:
+        return True
+    if isinstance(value, dict):
+        return any(_has_token(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_token(item) for item in value)
+    return False
+
+
+def _path_text(path: tuple[str, ...]) -> str:
+    text = ""
+    for part in path:
+        text += part if part.startswith("[") else (f".{part}" if text else part)
+    return text or "(whole resource)"
+
+
+def property_changes(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    resource_type: str,
+    base: tuple[Resolver, Stack],
+    head: tuple[Resolver, Stack],
+) -> list[PropertyChange]:
+    """The changed properties of one resource, rendered with each side's names."""
+    changes = []
+    for path, before, after in leaves(props(old), props(new)):
+        before_text = base[0].display(before, base[1]) if before is not None else "(unset)"
+        after_text = head[0].display(after, head[1]) if after is not None else "(unset)"
+        comparable = not (_has_token(before) or _has_token(after))
+        if not comparable:
+            qualified = (base[0].qualified(before, base[1]), head[0].qualified(after, head[1]))
+            comparable = "${" not in qualified[0] + qualified[1] and before is not None and after is not None
+            if qualified[0] == qualified[1] and "${" not in qualified[0]:
+                continue  # the same value written differently
+        changes.append(
+            PropertyChange(
+                _path_text(path),
+                short(before_text),
+                short(after_text),
+                _is_create_only(path, resource_type),
+                comparable,
+            )
+        )
+    return changes
+
+
+def references(value: Any, stack: Stack, resolver: Resolver, depth: int = 0) -> Iterator[tuple[str, str, str]]:
+    """``(stack, logical id, attribute)`` of every resource a value refers to, across stacks."""
+    fn = intrinsic(value)
+    if fn is not None and depth <= MAX_DEPTH:
+        name, arg = fn
+        if name == "Ref" and isinstance(arg, str) and arg in stack.resources:
+            yield stack.name, arg, ""
+            return
+        if name == "Fn::GetAtt":
+            logical_id, _, attribute = (".".join(arg) if isinstance(arg, list) else str(arg)).partition(".")
+            if logical_id in stack.resources:
+                yield stack.name, logical_id, attribute
+            return
+        if name in ("Fn::ImportValue", "Fn::GetStackOutput"):
+            found = resolver.exported(arg, stack)
+            if found is not None:
+                yield from references(found[1], found[0], resolver, depth + 1)
+            return
+        if name == "Fn::Sub":
+            template = arg[0] if isinstance(arg, list) and arg else arg
+            for var in re.findall(r"\$\{([^}!]+)\}", str(template)):
+                logical_id, _, attribute = var.partition(".")
+                if logical_id in stack.resources:
+                    yield stack.name, logical_id, attribute
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from references(item, stack, resolver, depth)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item, stack, resolver, depth)
+
+
+def _strength(resource: Mapping[str, Any], key: str) -> tuple[int, str]:
+    policy = str(resource.get(key, "Delete"))
+    return KEEPS.get(policy, 0), policy
+
+
+def _data_fate(resource: Mapping[str, Any], key: str, event: str) -> str:
+    _, policy = _strength(resource, key)
+    if str(resource.get("Type")) in DATA_TYPES:
+        return "everything placed in it (tasks, instances, database, cache, endpoints) is rebuilt"
+    if policy in ("Retain", "RetainExceptOnCreate"):
+        return f"the old resource is kept ({key} {policy}); the {event} one starts empty"
+    if policy == "Snapshot":
+        return f"a final snapshot is taken ({key} Snapshot); the {event} one starts empty"
+    return f"its data is deleted ({key} {policy})"
+
+
+def diff_resources(base: Sequence[Stack], head: Sequence[Stack]) -> list[ResourceChange]:
+    """Every resource change between two assemblies, replacements predicted, sorted loudest first."""
+    base_resolver, head_resolver = Resolver(base), Resolver(head)
+    base_stacks = {stack.name: stack for stack in base}
+    head_stacks = {stack.name: stack for stack in head}
+    changes: dict[tuple[str, str], ResourceChange] = {}
+    replaced: set[tuple[str, str]] = set()
+    pending: list[tuple[Stack, str, Mapping[str, Any], Mapping[str, Any]]] = []
+
+    renamed = _renamed(base, head)
+    arrived = {(stack_name, new_id) for (stack_name, _), new_id in renamed.items()}
+    skip = ("AWS::CDK::Metadata",)
+    for stack_name in sorted(base_stacks.keys() | head_stacks.keys()):
+        old_stack, new_stack = base_stacks.get(stack_name), head_stacks.get(stack_name)
+        old_resources = old_stack.resources if old_stack else {}
+        new_resources = new_stack.resources if new_stack else {}
+        for logical_id in sorted(old_resources.keys() | new_resources.keys()):
+            old, new = old_resources.get(logical_id), new_resources.get(logical_id)
+            key = (stack_name, logical_id)
+            if (old or new or {}).get("Type") in skip:
+                continue
+            if new is None and old is not None and old_stack is not None:
+                resource_type = str(old.get("Type"))
+                moved = renamed.get(key)
+                cause = f"logical ID changed to {moved}: CloudFormation creates a new one" if moved else "removed"
+                changes[key] = ResourceChange(
+                    stack_name,
+                    logical_id,
+                    label(old_stack, logical_id),
+                    resource_type,
+                    "replace" if moved else "remove",
+                    WOULD if moved else "",
+                    holds_data(resource_type),
+                    cause,
+                    _data_fate(old, "DeletionPolicy", "new") if holds_data(resource_type) else "",
+                )
+                replaced.add(key)
+            elif old is None and new is not None and new_stack is not None:
+                if (stack_name, logical_id) in arrived:
+                    continue
+                resource_type = str(new.get("Type"))
+                changes[key] = ResourceChange(
+                    stack_name,
+                    logical_id,
+                    label(new_stack, logical_id),
+                    resource_type,
+                    "add",
+                    stateful=holds_data(resource_type),
+                )
+            elif old is not None and new is not None and old_stack is not None and new_stack is not None:
+                pending.append((new_stack, logical_id, old, new))
+                _update(changes, replaced, old_stack, new_stack, logical_id, old, new, base_resolver, head_resolver)
+
+    _cascade(changes, replaced, pending, head_resolver)
+    order = {"replace": 0, "remove": 1, "retention": 2, "update": 3, "revision": 4, "add": 5}
+    return sorted(
+        changes.values(),
+        key=lambda c: (
+            order[c.action],
+            not c.stateful,
+            "refers to" in c.cause,  # the cause before what follows from it
+            c.type != "AWS::EC2::VPC",
+            c.certainty != WOULD,
+            c.stack,
+            c.name,
+        ),
+    )
+
+
+def _renamed(base: Sequence[Stack], head: Sequence[Stack]) -> dict[tuple[str, str], str]:
+    """Removed resources that reappear under a new logical ID with the same type and construct path."""
+    head_by_path = {
+        (stack.name, construct_path(stack, logical_id), str(resource.get("Type"))): logical_id
+        for stack in head
+        for logical_id, resource in stack.resources.items()
+        if construct_path(stack, logical_id)
+    }
+    heads = {stack.name: stack for stack in head}
+    moved = {}
+    for stack in base:
+        for logical_id, resource in stack.resources.items():
+            if stack.name in heads and logical_id in heads[stack.name].resources:
+                continue
+            path = construct_path(stack, logical_id)
+            new_id = head_by_path.get((stack.name, path, str(resource.get("Type")))) if path else None
+            if new_id is not None and new_id not in stack.resources:
+                moved[(stack.name, logical_id)] = new_id
+    return moved
+
+
+def _update(
+    changes: dict[tuple[str, str], ResourceChange],
+    replaced: set[tuple[str, str]],
+    old_stack: Stack,
+    new_stack: Stack,
+    logical_id: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    base_resolver: Resolver,
+    head_resolver: Resolver,
+) -> None:
+    key = (new_stack.name, logical_id)
+    name = label(new_stack, logical_id)
+    old_type, new_type = str(old.get("Type")), str(new.get("Type"))
+    stateful = holds_data(new_type) or holds_data(old_type)
+    if old_type != new_type:
+        changes[key] = ResourceChange(
+            new_stack.name,
+            logical_id,
+            name,
+            new_type,
+            "replace",
+            WOULD,
+            stateful,
+            f"type changed from {old_type}",
+            _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+        )
+        replaced.add(key)
+        return
+    properties = tuple(property_changes(old, new, new_type, (base_resolver, old_stack), (head_resolver, new_stack)))
+    weakened = [
+        f"{policy} {_strength(old, policy)[1]} → {_strength(new, policy)[1]}"
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy")
+        if _strength(new, policy)[0] < _strength(old, policy)[0]
+    ]
+    creating = [change for change in properties if change.create_only]
+    if creating and new_type in REVISIONED:
+        changes[key] = ResourceChange(
+            new_stack.name,
+            logical_id,
+            name,
+            new_type,
+            "revision",
+            WOULD,
+            stateful,
+            REVISIONED[new_type],
+            "",
+            properties,
+        )
+        replaced.add(key)
+    elif creating:
+        certainty = WOULD if any(change.comparable for change in creating) else MAY
+        cause = ", ".join(f"{change.path} (create-only)" for change in creating[:3])
+        changes[key] = ResourceChange(
+            new_stack.name,
+            logical_id,
+            name,
+            new_type,
+            "replace",
+            certainty,
+            stateful,
+            cause,
+            _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+            properties,
+        )
+        replaced.add(key)
+    elif weakened:
+        changes[key] = ResourceChange(
+            new_stack.name, logical_id, name, new_type, "retention", "", stateful, "; ".join(weakened), "", properties
+        )
+    elif properties:
+        changes[key] = ResourceChange(new_stack.name, logical_id, name, new_type, "update", properties=properties)
+
+
+def _cascade(
+    changes: dict[tuple[str, str], ResourceChange],
+    replaced: set[tuple[str, str]],
+    pending: list[tuple[Stack, str, Mapping[str, Any], Mapping[str, Any]]],
+    resolver: Resolver,
+) -> None:
+    """Replace resources whose create-only properties refer to a replaced resource, until nothing changes."""
+    grew = True
+    while grew:
+        grew = False
+        for stack, logical_id, _old, new in pending:
+            key = (stack.name, logical_id)
+            resource_type = str(new.get("Type"))
+            bound = {pattern[0] for pattern in create_only(resource_type)} | set(VPC_BOUND.get(resource_type, ()))
+            if key in replaced or not bound:
+                continue
+            for path, value in props(new).items():
+                if path not in bound:
+                    continue
+                culprit = next(
+                    (
+                        ref
+                        for ref in references(value, stack, resolver)
+                        if (ref[0], ref[1]) in replaced and not ref[2].endswith("Port")
+                    ),
+                    None,
+                )
+                if culprit is None:
+                    continue
+                owner = next(s for s in resolver.stacks if s.name == culprit[0])
+                stateful = holds_data(resource_type)
+                previous = changes.get(key)
+                changes[key] = ResourceChange(
+                    stack.name,
+                    logical_id,
+                    label(stack, logical_id),
+                    resource_type,
+                    "revision" if resource_type in REVISIONED else "replace",
+                    WOULD,
+                    stateful,
+                    f"{path} refers to {label(owner, culprit[1])}, which is replaced"
+                    + (
+                        " (a subnet group cannot move to another VPC)"
+                        if path in VPC_BOUND.get(resource_type, ())
+                        else ""
+                    ),
+                    _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+                    previous.properties if previous else (),
+                )
+                replaced.add(key)
+                grew = True
+                break

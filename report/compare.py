@@ -1,0 +1,302 @@
+"""What a change does, in a reviewer's terms: two reports (base and head) and the resource diff in, findings out.
+
+Order of the sections is the order of :data:`SECTIONS`: replacements and deletions first, then reachability
+(internet-facing first), IAM, secrets, alarms, health checks, and image/sizing/scaling/deploy-policy changes.
+Every other property change is kept for a collapsed table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from report.alarms import Alarm
+from report.changes import ResourceChange, diff_resources
+from report.extract import Report
+from report.health import HealthCheck
+
+SECTIONS = {
+    "reachability": "Reachability",
+    "iam": "IAM permissions",
+    "secrets": "Secrets and who can read them",
+    "alarms": "Alarms",
+    "health": "Health checks",
+    "runtime": "Image, sizing, scaling and deploy policy",
+}
+
+# (resource type, property path pattern, what it is) for the "image, sizing, scaling, deploy policy" section.
+RUNTIME: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (kind, re.compile(pattern), what)
+    for kind, pattern, what in (
+        ("AWS::ECS::TaskDefinition", r"ContainerDefinitions\[[^]]+\]\.Image$", "image"),
+        ("AWS::ECS::TaskDefinition", r"^(Cpu|Memory)$", "sizing"),
+        ("AWS::ECS::TaskDefinition", r"ContainerDefinitions\[[^]]+\]\.(Command|EntryPoint)", "command"),
+        ("AWS::ECS::TaskDefinition", r"ContainerDefinitions\[[^]]+\]\.Environment", "setting"),
+        ("AWS::ECS::Service", r"^DesiredCount$", "scaling"),
+        ("AWS::ECS::Service", r"^(DeploymentConfiguration|HealthCheckGracePeriodSeconds)", "deploy policy"),
+        ("AWS::ApplicationAutoScaling::ScalableTarget", r"^(MinCapacity|MaxCapacity)$", "scaling"),
+        ("AWS::ApplicationAutoScaling::ScalingPolicy", r".", "scaling"),
+        (
+            "AWS::RDS::DBInstance",
+            r"^(DBInstanceClass|AllocatedStorage|MaxAllocatedStorage|StorageType|Iops)$",
+            "sizing",
+        ),
+        ("AWS::RDS::DBInstance", r"^(MultiAZ|BackupRetentionPeriod|DeletionProtection|EngineVersion)$", "database"),
+        ("AWS::ElastiCache::ReplicationGroup", r"^(CacheNodeType|NumCacheClusters|ReplicasPerNodeGroup)$", "sizing"),
+        ("AWS::ElastiCache::ReplicationGroup", r"^(EngineVersion|SnapshotRetentionLimit|MultiAZEnabled)$", "cache"),
+        ("AWS::ElasticBeanstalk::Environment", r"InstanceType|asg:(MinSize|MaxSize)", "sizing"),
+        ("AWS::ElasticBeanstalk::Environment", r"command:(DeploymentPolicy|BatchSize)|RollingUpdate", "deploy policy"),
+        ("AWS::ElasticBeanstalk::Environment", r"application:environment:", "setting"),
+        ("AWS::ElasticBeanstalk::ApplicationVersion", r"^SourceBundle", "image (application bundle)"),
+        ("AWS::Scheduler::Schedule", r"^ScheduleExpression", "schedule"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"^Manifest", "Kubernetes manifests"),
+    )
+)
+LOOSER = {">=": 1, ">": 1, "<": -1, "<=": -1}  # direction in which a higher threshold fires later
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One semantic change: ``change`` is added/removed/changed/loosened…, ``flags`` what makes it risky."""
+
+    section: str
+    change: str
+    subject: str
+    detail: str
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PropertyRow:
+    """One changed property of one resource, with what kind of setting it is."""
+
+    what: str
+    resource: str
+    stack: str
+    path: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Review:
+    """Everything the "what changes" page shows for one stage."""
+
+    resources: list[ResourceChange]
+    findings: list[Finding]
+    runtime: list[PropertyRow]
+    other: list[PropertyRow] = field(default_factory=list)
+
+    @property
+    def loud(self) -> list[ResourceChange]:
+        """Replacements, deletions and weakened retention (not routine revisions)."""
+        return [change for change in self.resources if change.loud]
+
+    def counts(self) -> dict[str, int]:
+        """Headline numbers."""
+        by = {action: [c for c in self.resources if c.action == action] for action in ("replace", "remove", "add")}
+        return {
+            "replaced": len(by["replace"]),
+            "replaced_holding_data": sum(c.stateful for c in by["replace"]),
+            "may_be_replaced": sum(c.certainty == "may" for c in by["replace"]),
+            "removed": len(by["remove"]),
+            "removed_holding_data": sum(c.stateful for c in by["remove"]),
+            "retention_weakened": sum(c.action == "retention" for c in self.resources),
+            "added": len(by["add"]),
+            "updated": sum(c.action in ("update", "revision") for c in self.resources),
+            **{
+                section: sum(f.section == section for f in self.findings)
+                for section in SECTIONS
+                if section != "runtime"
+            },
+            "runtime": len(self.runtime),
+        }
+
+
+def _reachability(base: Report, head: Report) -> list[Finding]:
+    def edges(report: Report) -> dict[tuple[str, str, str, str], bool]:
+        return {(e.source, e.destination, e.protocol, e.ports): e.internet for e in report.reachability}
+
+    old, new = edges(base), edges(head)
+    found = []
+    for key in sorted(old.keys() ^ new.keys(), key=lambda k: (not (new.get(k) or old.get(k)), k not in new, k)):
+        source, destination, protocol, ports = key
+        internet = bool(new.get(key) or old.get(key))
+        what = f"{protocol} {ports}" if ports != "all" else "all traffic"
+        found.append(
+            Finding(
+                "reachability",
+                "added" if key in new else "removed",
+                f"{source} → {destination}",
+                what,
+                ("internet-facing",) if internet else (),
+            )
+        )
+    return found
+
+
+def _iam(base: Report, head: Report) -> list[Finding]:
+    def grants(report: Report) -> dict[str, set[tuple[str, str, bool]]]:
+        found: dict[str, set[tuple[str, str, bool]]] = {}
+        for principal in report.iam:
+            entries = found.setdefault(principal.role, set())
+            for statement in principal.statements:
+                if statement.effect != "Allow":
+                    continue
+                for action in statement.actions:
+                    for resource in statement.resources or ("*",):
+                        entries.add((action, resource, bool(statement.wildcards)))
+        return found
+
+    old, new = grants(base), grants(head)
+    found = []
+    for role in sorted(old.keys() | new.keys()):
+        before, after = old.get(role, set()), new.get(role, set())
+        for sign, items in (("added", after - before), ("removed", before - after)):
+            by_action: dict[str, list[str]] = {}
+            wild: set[str] = set()
+            for action, resource, wildcard in sorted(items):
+                by_action.setdefault(action, []).append(resource)
+                if wildcard and sign == "added" and (resource == "*" or action == "*" or action.endswith(":*")):
+                    wild.add(action)
+            for action, resources in by_action.items():
+                flags = ("wildcard",) if action in wild else ()
+                detail = f"{action} on {', '.join(resources[:3])}" + (
+                    f" (+{len(resources) - 3})" if len(resources) > 3 else ""
+                )
+                found.append(Finding("iam", sign, role, detail, flags))
+    return sorted(found, key=lambda f: (not f.flags, f.change != "added", f.subject, f.detail))
+
+
+def _secrets(base: Report, head: Report) -> list[Finding]:
+    def uses(report: Report) -> dict[tuple[str, str], str]:
+        return {(u.target, u.setting): u.reference for u in report.secrets}
+
+    def readable(report: Report) -> set[tuple[str, str]]:
+        return {(u.reference, reader) for u in report.secrets for reader in u.readers}
+
+    found = []
+    old, new = uses(base), uses(head)
+    for key in sorted(old.keys() | new.keys()):
+        target, setting = key
+        if key not in old:
+            found.append(Finding("secrets", "added", f"{setting} in {target}", f"from {new[key]}"))
+        elif key not in new:
+            found.append(Finding("secrets", "removed", f"{setting} in {target}", f"was {old[key]}"))
+        elif old[key] != new[key]:
+            found.append(Finding("secrets", "changed", f"{setting} in {target}", f"{old[key]} → {new[key]}"))
+    before, after = readable(base), readable(head)
+    for sign, items in (("can now read", after - before), ("can no longer read", before - after)):
+        for reference, reader in sorted(items):
+            flags = ("new reader",) if sign == "can now read" else ()
+            found.append(Finding("secrets", sign, reader, reference, flags))
+    return found
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.rstrip("s"))
+    except ValueError:
+        return None
+
+
+def _loosened(old: Alarm, new: Alarm) -> list[str]:
+    why = []
+    direction = LOOSER.get(_symbol(new.comparison), 0)
+    before, after = _number(old.threshold), _number(new.threshold)
+    if before is not None and after is not None and direction and (after - before) * direction > 0:
+        why.append(f"threshold {old.threshold} → {new.threshold}")
+    for name, old_value, new_value in (
+        ("evaluation periods", old.evaluation_periods, new.evaluation_periods),
+        ("period", old.period, new.period),
+    ):
+        a, b = _number(old_value), _number(new_value)
+        if a is not None and b is not None and b > a:
+            why.append(f"{name} {old_value} → {new_value}")
+    if old.actions and not new.actions:
+        why.append("no actions any more")
+    if old.treat_missing_data != new.treat_missing_data and new.treat_missing_data == "notBreaching":
+        why.append(f"missing data {old.treat_missing_data} → notBreaching")
+    return why
+
+
+def _symbol(comparison: str) -> str:
+    from report.alarms import COMPARISONS
+
+    return COMPARISONS.get(comparison, comparison)
+
+
+def _alarms(base: Report, head: Report) -> list[Finding]:
+    old = {(a.stack, a.name): a for a in base.alarms}
+    new = {(a.stack, a.name): a for a in head.alarms}
+    found = []
+    for key in sorted(old.keys() | new.keys()):
+        if key not in new:
+            found.append(
+                Finding("alarms", "removed", key[1], f"{old[key].namespace} {old[key].metric}", ("alarm removed",))
+            )
+        elif key not in old:
+            found.append(Finding("alarms", "added", key[1], f"{new[key].namespace} {new[key].metric}"))
+        elif why := _loosened(old[key], new[key]):
+            found.append(Finding("alarms", "loosened", key[1], "; ".join(why), ("fires later",)))
+        elif old[key] != new[key]:
+            found.append(Finding("alarms", "changed", key[1], _fields(old[key], new[key])))
+    return sorted(found, key=lambda f: (not f.flags, f.subject))
+
+
+def _fields(old: object, new: object) -> str:
+    names = [name for name in getattr(old, "__dataclass_fields__", {}) if name not in ("stack", "target", "name")]
+    return "; ".join(
+        f"{name.replace('_', ' ')} {_text(getattr(old, name))} → {_text(getattr(new, name))}"
+        for name in names
+        if getattr(old, name) != getattr(new, name)
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value) or "none"
+
+
+def _health(base: Report, head: Report) -> list[Finding]:
+    def checks(report: Report) -> dict[tuple[str, str, str], HealthCheck]:
+        return {(h.stack, h.target, h.kind): h for h in report.health_checks}
+
+    old, new = checks(base), checks(head)
+    found = []
+    for key in sorted(old.keys() | new.keys()):
+        subject = f"{key[1]} ({key[2]})"
+        if key not in new:
+            found.append(Finding("health", "removed", subject, old[key].check or "-", ("health check removed",)))
+        elif key not in old:
+            found.append(Finding("health", "added", subject, new[key].check or "-"))
+        elif old[key] != new[key]:
+            found.append(Finding("health", "changed", subject, _fields(old[key], new[key])))
+    return found
+
+
+def _rows(resources: Iterable[ResourceChange]) -> tuple[list[PropertyRow], list[PropertyRow]]:
+    runtime: list[PropertyRow] = []
+    other: list[PropertyRow] = []
+    for change in resources:
+        for prop in change.properties:
+            what = next(
+                (what for kind, pattern, what in RUNTIME if kind == change.type and pattern.search(prop.path)), None
+            )
+            row = PropertyRow(what or change.type, change.name, change.stack, prop.path, prop.before, prop.after)
+            if what:
+                runtime.append(row)
+            elif not (change.action == "replace" and prop.create_only):  # already the "why" of the replacement
+                other.append(row)
+    return runtime, other
+
+
+def review(base: Report, head: Report, base_stacks: Sequence, head_stacks: Sequence) -> Review:  # type: ignore[type-arg]
+    """Compare two stages: the resource diff with replacements, then every semantic section."""
+    resources = diff_resources(base_stacks, head_stacks)
+    runtime, other = _rows(resources)
+    findings = [*_reachability(base, head), *_iam(base, head), *_secrets(base, head), *_alarms(base, head)]
+    findings += _health(base, head)
+    return Review(resources, findings, runtime, other)
