@@ -11,13 +11,14 @@ removed resource is deleted, and a weaker ``DeletionPolicy``/``UpdateReplacePoli
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from report.assembly import Stack, props
-from report.intrinsics import intrinsic
+from report.intrinsics import flatten, intrinsic
 from report.resolve import MAX_DEPTH, Resolver, construct_path, label
 from report.schemas import create_only
 from report.stateful import is_stateful
@@ -33,7 +34,7 @@ KEEPS = {"Retain": 3, "RetainExceptOnCreate": 3, "Snapshot": 2}
 # Properties CloudFormation can update in place but that bind the resource to one VPC: new subnets in another VPC
 # mean a new group, and then a new database or cache (whose subnet group name is create-only).
 VPC_BOUND = {"AWS::RDS::DBSubnetGroup": ("SubnetIds",), "AWS::ElastiCache::SubnetGroup": ("SubnetIds",)}
-NAME_KEYS = ("Name", "Key", "OptionName", "ParameterKey", "ContainerName")
+NAME_KEYS = ("Name", "Key", "OptionName", "ParameterKey", "ContainerName", "name")
 WOULD, MAY = "would", "may"
 MAX_TEXT = 120
 
@@ -84,6 +85,9 @@ def _keyed(items: list[Any]) -> dict[str, Any] | None:
     """A list of named objects as ``{name: item}`` (None when the items are not uniquely named)."""
     if not items or not all(isinstance(item, dict) for item in items):
         return None
+    objects = [f"{item.get('kind')}/{(item.get('metadata') or {}).get('name')}" for item in items if "kind" in item]
+    if len(objects) == len(items) and len(set(objects)) == len(objects):  # Kubernetes objects: kind/name
+        return dict(zip(objects, items, strict=True))
     for key in NAME_KEYS:
         names = [item.get(key) for item in items]
         if all(isinstance(name, str) for name in names) and len(set(names)) == len(names):
@@ -97,6 +101,7 @@ def leaves(before: Any, after: Any, path: tuple[str, ...] = ()) -> Iterator[tupl
     """Every differing leaf of two property values; intrinsics are leaves, named list items matched by name."""
     if before == after:
         return
+    before, after = _parsed(before), _parsed(after)  # JSON documents in a string (Kubernetes manifests)
     if intrinsic(before) is None and intrinsic(after) is None:
         if isinstance(before, dict) and isinstance(after, dict):
             for key in sorted(before.keys() | after.keys()):
@@ -113,6 +118,19 @@ def leaves(before: Any, after: Any, path: tuple[str, ...] = ()) -> Iterator[tupl
                     yield from leaves(old, new, (*path, f"[{index}]"))
                 return
     yield path, before, after
+
+
+def _parsed(value: Any) -> Any:
+    """A string (or a joined string with tokens, shown as ``${…}``) holding a JSON array or object, parsed;
+    anything else as it is."""
+    fn = intrinsic(value)
+    text = flatten(value) if fn is not None and fn[0] == "Fn::Join" else value
+    if isinstance(text, str) and text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return value
+    return value
 
 
 def _is_create_only(path: tuple[str, ...], resource_type: str) -> bool:
@@ -203,7 +221,14 @@ def references(value: Any, stack: Stack, resolver: Resolver, depth: int = 0) -> 
 
 
 def _strength(resource: Mapping[str, Any], key: str) -> tuple[int, str]:
-    policy = str(resource.get(key, "Delete"))
+    """How much of the data a policy keeps, and its name; CloudFormation's defaults when it is not set."""
+    default = "Delete"
+    rds = resource.get("Type") == "AWS::RDS::DBCluster" or (
+        resource.get("Type") == "AWS::RDS::DBInstance" and "DBClusterIdentifier" not in props(resource)
+    )
+    if key == "DeletionPolicy" and rds:
+        default = "Snapshot"  # the documented default for RDS clusters and stand-alone instances
+    policy = str(resource.get(key, default))
     return KEEPS.get(policy, 0), policy
 
 

@@ -50,7 +50,12 @@ RUNTIME: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("AWS::ElasticBeanstalk::Environment", r"application:environment:", "setting"),
         ("AWS::ElasticBeanstalk::ApplicationVersion", r"^SourceBundle", "image (application bundle)"),
         ("AWS::Scheduler::Schedule", r"^ScheduleExpression", "schedule"),
-        ("Custom::AWSCDK-EKS-KubernetesResource", r"^Manifest", "Kubernetes manifests"),
+        ("Custom::SecureParameter", r".", "secret (how its value is built)"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"containers\[[^]]+\]\.image$", "image"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"\.(replicas|minReplicas|maxReplicas)$", "scaling"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"containers\[[^]]+\]\.resources\.", "sizing"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"\.(strategy|progressDeadlineSeconds)", "deploy policy"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"\.schedule$", "schedule"),
     )
 )
 LOOSER = {">=": 1, ">": 1, "<": -1, "<=": -1}  # direction in which a higher threshold fires later

@@ -326,3 +326,15 @@ def test_the_comment_stays_under_the_limit_and_points_at_the_artifact() -> None:
 def test_a_refused_synth_puts_its_lines_in_the_comment() -> None:
     text = render_comment([], ["cannot synthesize: shop-dev: 1 problem(s):", "  [db-public] database.x: … — fix"])
     assert "does not synthesize" in text and "[db-public] database.x" in text
+
+
+def test_cloudformation_default_policies_count_when_none_is_written() -> None:
+    bare = db()
+    del bare["DeletionPolicy"], bare["UpdateReplacePolicy"]
+    removed = changes([make_stack("Data", {"Db": bare})], [make_stack("Data", {})])["Db"]
+    assert removed.data.startswith("a final snapshot is taken (DeletionPolicy Snapshot)")  # the RDS default
+    replaced = changes(
+        [make_stack("Data", {"Db": bare})],
+        [make_stack("Data", {"Db": {**bare, "Properties": {**bare["Properties"], "DBName": "x"}}})],
+    )["Db"]
+    assert replaced.data == "its data is deleted (UpdateReplacePolicy Delete)"

@@ -4,6 +4,9 @@ and the one-process synthesis of several stages, also for a checkout whose app.p
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,35 +17,67 @@ from report.review import refusal_lines
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_make_review_against_head_writes_a_page_per_stage_and_one_comment(tmp_path: Path) -> None:
-    out, cdk_out = tmp_path / "review", tmp_path / "cdk.out"
+def _checkout_with_two_commits(root: Path) -> None:
+    """This repository's files (as in the working tree) as a fresh git repository, then one more commit that
+    renames the dev database and bumps the image: a real two-commit review, independent of local state."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("tests/", "k8s/dist/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    identity = ["-c", "user.name=review", "-c", "user.email=review@example.com", "-c", "commit.gpgsign=false"]
+
+    def commit(message: str) -> None:
+        subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
+        subprocess.run(["git", *identity, "commit", "-qm", message], cwd=root, check=True, env=env)
+
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    commit("base")
+    stage = root / "config" / "stages" / "dev.yaml"
+    text = stage.read_text(encoding="utf-8")
+    text = text.replace("shop-api:1.0.0", "shop-api:1.1.0").replace(
+        "database:\n", "database:\n  database_name: shop2\n"
+    )
+    stage.write_text(text, encoding="utf-8")
+    commit("rename the database, new image")
+
+
+def test_make_review_of_two_commits(tmp_path: Path, snapshot) -> None:  # type: ignore[no-untyped-def]
+    """Both commits synthesized in parallel from a git worktree; the database replacement leads with its cause,
+    the image bump is only image rows, no token is left, and the base checkout is removed again."""
+    checkout = tmp_path / "repo"
+    _checkout_with_two_commits(checkout)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "report.review",
-            "--base",
-            "HEAD",
-            "--stage",
-            "dev",
-            "--out",
-            str(out),
-            "--cdk-out",
-            str(cdk_out),
-        ],
-        cwd=ROOT,
+        [sys.executable, "-m", "report.review", "--base", "HEAD~1", "--stage", "dev"],
+        cwd=checkout,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    comment = (out / "comment.md").read_text(encoding="utf-8")
-    assert comment.startswith(MARKER) and "### dev" in comment
+    out = checkout / "cdk.out" / "review"
     page = json.loads((out / "dev" / "review.json").read_text(encoding="utf-8"))
-    assert page["compared"] is True and page["stage"] == "dev"
-    assert (cdk_out / "dev" / "manifest.json").is_file()  # the working tree's assembly stays for deploy/report
-    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "review-base-" not in worktrees.stdout  # the base checkout is removed again
+    assert page["compared"] is True
+    first = page["resources"][0]
+    assert (first["name"], first["action"], first["certainty"], first["cause"]) == (
+        "PostgreSQL (shop-dev-data)",
+        "replace",
+        "would",
+        "DBName (create-only)",
+    )
+    assert {row["what"] for row in page["runtime"]} == {"image", "secret (how its value is built)"}
+    assert (checkout / "cdk.out" / "dev" / "manifest.json").is_file()  # the working tree's assembly stays
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=checkout, capture_output=True, text=True, check=True)
+    assert "review-base-" not in worktrees.stdout
+    comment = (out / "comment.md").read_text(encoding="utf-8")
+    assert comment.startswith(MARKER)
+    markdown = (out / "dev" / "REVIEW.md").read_text(encoding="utf-8")
+    assert "GetStackOutput(" not in markdown and "ImportValue(" not in markdown
+    assert re.sub(r"`[0-9a-f]{7,} base`", "`<sha> base`", comment) == snapshot
 
 
 def test_an_unknown_ref_is_one_clear_line(tmp_path: Path) -> None:
