@@ -14,7 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CDK := npx --no-install cdk
 CDK_FLAGS := --no-notices --no-version-reporting -c stage=$(STAGE)
 
-.PHONY: setup synth review test lint snapshots bench report doctor k8s deploy diff clean
+.PHONY: setup synth review scan test lint snapshots bench report doctor k8s deploy diff clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned Python requirements"
@@ -22,12 +22,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# checkov in its own venv: its pins (boto3 …) conflict with aws-cdk-lib's.
+$(VENV)/scan/.installed: requirements-scan.txt $(VENV)/.installed
+	@echo "==> installing the pinned checkov into $(VENV)/scan (its own venv)"
+	@test -x $(VENV)/scan/bin/python || $(PYTHON) -m venv $(VENV)/scan
+	@$(VENV)/scan/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	@echo "==> installing the pinned AWS CDK CLI (package-lock.json) with the venv's Node $$($(BIN)/node --version)"
 	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/scan/.installed
 
 synth: setup ## synthesize STAGE (default dev; all = every stage, one process) into cdk.out/<stage>/, offline
 	@echo "==> synthesizing $(STAGES) (offline, no AWS account needed; the last output is kept in cdk.out/.previous/)"
@@ -40,6 +47,9 @@ synth: setup ## synthesize STAGE (default dev; all = every stage, one process) i
 
 review: setup ## offline: what the working tree changes vs BASE (default: merge base with main), every stage or STAGE=
 	@$(BIN)/python -m report.review $(if $(BASE),--base $(BASE)) --stage $(if $(filter command line,$(origin STAGE)),$(STAGES),all)
+
+scan: setup ## checkov over every stage, example and EKS manifest (offline); fails on a finding without a reason
+	@$(BIN)/python tools/scan.py
 
 test: setup ## the whole suite: config, guards, snapshots, logical IDs, cfn-lint, handler, doctor, report
 	@echo "==> running the test suite"

@@ -242,6 +242,9 @@ class DatabaseConfig(_Model):
     backup_retention_days: int = Field(default=7, le=35)
     deletion_protection: bool = False
     slow_query_ms: int = Field(default=1000, ge=0, le=60000, description="log_min_duration_statement")
+    monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = Field(
+        default=60, description="RDS enhanced monitoring (OS metrics) interval; 0 turns it off"
+    )
 
     @field_validator("engine_version")
     @classmethod

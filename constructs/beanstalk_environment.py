@@ -35,7 +35,7 @@ from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
-from constructs.nag import acknowledge, nag_resource
+from constructs.nag import NO_DOMAIN, acknowledge, nag_resource, skip_checks
 
 VPC = "aws:ec2:vpc"
 LAUNCH = "aws:autoscaling:launchconfiguration"
@@ -289,6 +289,8 @@ class BeanstalkEnvironment(Construct):
                 self.load_balancer_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients {port}")
         if "0.0.0.0/0" in config.load_balancer.allowed_cidrs:
             acknowledge(self.load_balancer_group, "EC23", "a public web service: clients come from the internet")
+            if not config.domain:
+                skip_checks(self.load_balancer_group, ["CKV_AWS_260"], NO_DOMAIN)
 
         # -- application + version ---------------------------------------------------------------------------
         self.application = elasticbeanstalk.CfnApplication(

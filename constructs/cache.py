@@ -8,10 +8,10 @@ import jsii
 from aws_cdk import (
     Duration,
     Fn,
+    RemovalPolicy,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
     aws_elasticache as elasticache,
-    aws_logs as logs,
     aws_secretsmanager as secretsmanager,
     aws_sns as sns,
 )
@@ -19,8 +19,8 @@ from constructs import Construct
 
 from config.schema import CacheConfig
 from constructs.alarms import GT, add_alarm
-from constructs.nag import acknowledge
-from constructs.retention import retention
+from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.retention import log_group
 
 REDIS_PORT = 6379
 
@@ -70,7 +70,7 @@ class Cache(Construct):
             description="isolated subnets",
             subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
         )
-        slow_log = logs.LogGroup(self, "SlowLog", retention=retention(log_retention_days))
+        slow_log = log_group(self, "SlowLog", days=log_retention_days)
         multi_az = config.replicas >= 1
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
@@ -104,10 +104,15 @@ class Cache(Construct):
                 )
             ],
         )
+        # A final snapshot when the group is deleted or replaced in a stage that keeps snapshots; else deleted.
+        self.replication_group.apply_removal_policy(
+            RemovalPolicy.SNAPSHOT if snapshot_retention_days else RemovalPolicy.DESTROY
+        )
         self.node_count = 1 + config.replicas
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
         acknowledge(self.replication_group, "AEC5", "a non-default port is obscurity; access is SG-to-SG only")
         acknowledge(self.auth_secret, "SMG4", "rotation would stale the composed REDIS_URL; rotate by redeploy")
+        skip_checks(self.auth_secret, ["CKV_AWS_149"], SECRETS_AWS_KEY)
         if not multi_az:
             acknowledge(
                 self.replication_group, "AEC4", "no replica is this stage's choice; prod requires replicas >= 1"

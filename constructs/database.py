@@ -20,7 +20,7 @@ from constructs import Construct
 from config.schema import DatabaseConfig
 from config.sizing import instance_memory_gib, max_connections
 from constructs.alarms import GT, LT, add_alarm
-from constructs.nag import acknowledge
+from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
 from constructs.retention import retention
 
 
@@ -107,13 +107,28 @@ class Database(Construct):
             auto_minor_version_upgrade=True,
             iam_authentication=True,
             enable_performance_insights=True,
+            monitoring_interval=Duration.seconds(config.monitoring_interval_seconds)
+            if config.monitoring_interval_seconds
+            else None,
             copy_tags_to_snapshot=True,
         )
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
         acknowledge(self.instance, "RDS11", "a non-default port is obscurity; access is SG-to-SG from app targets only")
         acknowledge(self.credentials, "SMG4", "rotation would stale the composed DATABASE_URL; rotate by redeploy")
+        skip_checks(self.credentials, ["CKV_AWS_149"], SECRETS_AWS_KEY)
+        if config.monitoring_interval_seconds:
+            acknowledge(
+                self.instance,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+                "RDS enhanced monitoring's own service role: writes OS metrics to the RDSOSMetrics log group only",
+            )
         if not config.multi_az:
-            acknowledge(self.instance, "RDS3", "single-AZ is this stage's choice; prod is refused without multi-AZ")
+            acknowledge(
+                self.instance,
+                "RDS3",
+                "single-AZ is this stage's choice; prod is refused without multi-AZ",
+                checkov=["CKV_AWS_157"],
+            )
         if not config.deletion_protection:
             acknowledge(self.instance, "RDS10", "this stage's data is disposable; prod is refused without protection")
 

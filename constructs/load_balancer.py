@@ -18,7 +18,7 @@ from constructs import Construct
 
 from config.schema import AppConfig, DomainConfig, HealthContract, LoadBalancerConfig
 from constructs.alarms import GT, add_alarm
-from constructs.nag import acknowledge
+from constructs.nag import NO_DOMAIN, acknowledge, skip_checks
 
 
 @jsii.implements(ec2.IConnectable)
@@ -33,7 +33,7 @@ class WebLoadBalancer(Construct):
         domain: with a domain, HTTPS on 443 with its ACM certificate and HTTP redirected to HTTPS; without one,
             plain HTTP on 80 (refused in prod by config validation).
         alarm_topic / alarm_prefix: action and name prefix of the 5xx, unhealthy-host and latency alarms.
-        retain_logs: keep the access-log bucket when the stack is deleted.
+        prod: keep the access-log bucket when the stack is deleted and protect the ALB from deletion.
     """
 
     def __init__(
@@ -48,7 +48,7 @@ class WebLoadBalancer(Construct):
         domain: DomainConfig | None,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
-        retain_logs: bool,
+        prod: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -63,6 +63,7 @@ class WebLoadBalancer(Construct):
             security_group=self.security_group,
             idle_timeout=Duration.seconds(config.idle_timeout_seconds),
             drop_invalid_header_fields=True,
+            deletion_protection=prod,  # a deleted ALB comes back with a new DNS name for every client
         )
         self.access_logs = s3.Bucket(
             self,
@@ -71,12 +72,20 @@ class WebLoadBalancer(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
-            auto_delete_objects=not retain_logs,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(30))
+            ],
+            removal_policy=RemovalPolicy.RETAIN if prod else RemovalPolicy.DESTROY,
+            auto_delete_objects=not prod,
         )
         self.load_balancer.log_access_logs(self.access_logs, "alb")
-        acknowledge(self.access_logs, "S1", "this bucket receives ALB access logs; logging it again would recurse")
+        acknowledge(
+            self.access_logs,
+            "S1",
+            "this bucket receives ALB access logs; logging it again would recurse",
+            checkov=["CKV_AWS_18"],
+        )
 
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -109,17 +118,21 @@ class WebLoadBalancer(Construct):
             )
             self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
             ports: tuple[int, ...] = (80, 443)
+            http = "port 80 only answers with a redirect to HTTPS on 443"
         else:
             self.listener = self.load_balancer.add_listener(
                 "Http", port=80, default_target_groups=[self.target_group], open=False
             )
             acknowledge(self.load_balancer, "ELB2", "access logs are on; nag cannot see the attribute")
             ports = (80,)
+            http = NO_DOMAIN
+            skip_checks(self.listener, ["CKV_AWS_2", "CKV_AWS_103"], NO_DOMAIN)
         for peer in peers:
             for port in ports:
                 self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), f"clients on {port}")
         if "0.0.0.0/0" in config.allowed_cidrs:
             acknowledge(self.security_group, "EC23", "a public web service: clients come from the internet")
+            skip_checks(self.security_group, ["CKV_AWS_260"], http)
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
 
     @classmethod
@@ -138,7 +151,7 @@ class WebLoadBalancer(Construct):
             domain=config.domain,
             alarm_topic=alarm_topic,
             alarm_prefix=f"{config.app}-{config.stage}-{target}",
-            retain_logs=config.stage == "prod",
+            prod=config.stage == "prod",
         )
 
     @property

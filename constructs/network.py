@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Validations, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import SUBNET_TIERS, NetworkConfig
 from constructs.nag import acknowledge
-from constructs.retention import retention
+from constructs.retention import log_group
 
 # Services a task or pod in a private subnet needs before the app even starts (private-egress-for-pulls).
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -44,11 +44,8 @@ class Network(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
-        flow_log_group = logs.LogGroup(
-            self,
-            "FlowLogs",
-            retention=retention(config.flow_logs_retention_days),
-            removal_policy=removal_policy,
+        flow_log_group = log_group(
+            self, "FlowLogs", days=config.flow_logs_retention_days, removal_policy=removal_policy
         )
         self.vpc = ec2.Vpc(
             self,

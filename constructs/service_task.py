@@ -11,7 +11,7 @@ from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
-from constructs.retention import retention
+from constructs.retention import log_group
 
 CONTAINER = "app"
 
@@ -63,9 +63,7 @@ def service_task(
 
 def task_log_group(scope: Construct, config: AppConfig) -> logs.LogGroup:
     """``Logs`` of ``scope``: a service's log group with the stage's retention."""
-    return logs.LogGroup(
-        scope, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
-    )
+    return log_group(scope, "Logs", days=config.log_retention_days, removal_policy=RemovalPolicy.DESTROY)
 
 
 def task_security_group(scope: Construct, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:

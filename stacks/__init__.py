@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 
 from config.schema import AppConfig
+from constructs.nag import CdkHelperFindings
 from stacks.data import DataStack
 from stacks.eb import EbStack
 from stacks.ecs import EcsStack
@@ -35,6 +36,7 @@ class Stacks:
 
 def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
     """One environment (account + region from the stage file) for every stack of the stage."""
+    cdk.Aspects.of(app).add(CdkHelperFindings())
     network = NetworkStack(
         app,
         config.stack_name("network"),

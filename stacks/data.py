@@ -12,7 +12,7 @@ from constructs.alarm_topic import AlarmTopic
 from constructs.app_secrets import AppSecrets
 from constructs.cache import Cache
 from constructs.database import Database
-from constructs.nag import acknowledge
+from constructs.nag import LOG_RETENTION_WRITES, acknowledge
 from stacks.stage_stack import StageStack
 
 
@@ -54,9 +54,7 @@ class DataStack(StageStack):
                     "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
                     "CDK's LogRetention function uses AWSLambdaBasicExecutionRole",
                 )
-                acknowledge(
-                    child, "IAM5[Resource::*]", "CDK's LogRetention function must manage log groups created by RDS"
-                )
+                acknowledge(child, "IAM5[Resource::*]", LOG_RETENTION_WRITES)
 
         for key, value in {
             "DatabaseInstanceId": self.database.instance.instance_identifier,

@@ -54,16 +54,19 @@ def _entry(root: Path) -> Callable[[Any], int]:
 
 
 def synth_stage(main: Callable[[Any], int], context: dict[str, Any], stage: str, out: Path) -> int:
-    """Synthesize one stage into ``out/<stage>``; the previous output moves to ``out/.previous/<stage>``."""
+    """Synthesize one stage (a name, or the path of a stage file such as an example) into ``out/<name>``; the
+    previous output moves to ``out/.previous/<name>``."""
     import aws_cdk as cdk
 
+    selected = {"config": stage} if stage.endswith((".yaml", ".yml")) else {"stage": stage}
+    stage = Path(stage).stem
     target = out / stage
     if target.exists():
         previous = out / ".previous" / stage
         shutil.rmtree(previous, ignore_errors=True)
         previous.parent.mkdir(parents=True, exist_ok=True)
         target.rename(previous)
-    app = cdk.App(outdir=str(target), context={**context, **CLI_CONTEXT, "stage": stage})
+    app = cdk.App(outdir=str(target), context={**context, **CLI_CONTEXT, **selected})
     with contextlib.redirect_stdout(sys.stderr):
         return main(app)
 
@@ -71,11 +74,15 @@ def synth_stage(main: Callable[[Any], int], context: dict[str, Any], stage: str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/synth_stages.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output root: one cloud assembly per stage below it")
-    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage names, or 'all' (default)")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage names or stage files, or 'all' (default)")
     args = parser.parse_args(argv)
     root = Path.cwd()
     stages = stages_of(root) if not args.stages or args.stages == ["all"] else args.stages
-    unknown = [stage for stage in stages if not (root / "config" / "stages" / f"{stage}.yaml").is_file()]
+    unknown = [
+        stage
+        for stage in stages
+        if not (root / stage).is_file() and not (root / "config" / "stages" / f"{stage}.yaml").is_file()
+    ]
     if unknown:
         print(
             f"[config] STAGE: {', '.join(unknown)} — no config/stages/<stage>.yaml; known: {', '.join(stages_of(root))}"
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"==> stage {stage}: refused (lines above)", file=sys.stderr)
         else:
             print(
-                f"==> stage {stage}: synthesized into {out / stage} in {time.perf_counter() - begin:.1f} s",
+                f"==> stage {stage}: synthesized into {out / Path(stage).stem} in {time.perf_counter() - begin:.1f} s",
                 file=sys.stderr,
             )
     print(f"==> {len(stages)} stage(s) in {time.perf_counter() - started:.1f} s, one process", file=sys.stderr)
