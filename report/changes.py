@@ -58,7 +58,7 @@ class ResourceChange:
     logical_id: str
     name: str
     type: str
-    action: str  # replace | remove | add | update | revision | retention
+    action: str  # replace | remove | orphan | add | update | revision | retention
     certainty: str = ""  # would | may (for replace)
     stateful: bool = False
     cause: str = ""
@@ -67,13 +67,18 @@ class ResourceChange:
 
     @property
     def loud(self) -> bool:
-        """Replacements, deletions and weakened retention: what a reviewer must read first."""
-        return self.action in ("replace", "remove", "retention")
+        """Replacements, deletions, weakened retention and stacks left behind: what a reviewer must read first."""
+        return self.action in ("replace", "remove", "retention", "orphan")
 
 
 def holds_data(resource_type: str) -> bool:
-    """Whether replacing or deleting this type loses data (or rebuilds everything inside it)."""
-    return is_stateful(resource_type) or resource_type in DATA_TYPES
+    """Whether replacing or deleting this type loses data."""
+    return is_stateful(resource_type)
+
+
+def has_fate(resource_type: str) -> bool:
+    """Whether the page says what happens to what it holds: data, or everything placed in a network."""
+    return holds_data(resource_type) or resource_type in DATA_TYPES
 
 
 def short(text: str) -> str:
@@ -90,10 +95,12 @@ def _keyed(items: list[Any]) -> dict[str, Any] | None:
         return dict(zip(objects, items, strict=True))
     for key in NAME_KEYS:
         names = [item.get(key) for item in items]
-        if all(isinstance(name, str) for name in names) and len(set(names)) == len(names):
-            if key == "OptionName":
-                return {f"{item.get('Namespace', '')}:{item[key]}": item for item in items}
-            return {str(item[key]): item for item in items}
+        if not all(isinstance(name, str) for name in names):
+            continue
+        if key == "OptionName":  # Elastic Beanstalk options: unique per namespace
+            names = [f"{item.get('Namespace', '')}:{item[key]}" for item in items]
+        if len(set(names)) == len(names):
+            return dict(zip(names, items, strict=True))
     return None
 
 
@@ -174,7 +181,7 @@ def property_changes(
         if not comparable:
             qualified = (base[0].qualified(before, base[1]), head[0].qualified(after, head[1]))
             comparable = "${" not in qualified[0] + qualified[1] and before is not None and after is not None
-            if qualified[0] == qualified[1] and "${" not in qualified[0]:
+            if (qualified[0] == qualified[1] and "${" not in qualified[0]) or before_text == after_text:
                 continue  # the same value written differently
         changes.append(
             PropertyChange(
@@ -236,6 +243,11 @@ def _data_fate(resource: Mapping[str, Any], key: str, event: str) -> str:
     _, policy = _strength(resource, key)
     if str(resource.get("Type")) in DATA_TYPES:
         return "everything placed in it (tasks, instances, database, cache, endpoints) is rebuilt"
+    if key == "UpdateReplacePolicy" and props(resource).get("DeletionProtection") in (True, "true"):
+        return (
+            "deletion protection keeps the old instance (CloudFormation cannot delete it when it cleans up); "
+            "the app moves to the new, empty one"
+        )
     if policy in ("Retain", "RetainExceptOnCreate"):
         return f"the old resource is kept ({key} {policy}); the {event} one starts empty"
     if policy == "Snapshot":
@@ -257,6 +269,9 @@ def diff_resources(base: Sequence[Stack], head: Sequence[Stack]) -> list[Resourc
     skip = ("AWS::CDK::Metadata",)
     for stack_name in sorted(base_stacks.keys() | head_stacks.keys()):
         old_stack, new_stack = base_stacks.get(stack_name), head_stacks.get(stack_name)
+        if new_stack is None or old_stack is None:
+            changes[(stack_name, "")] = _whole_stack(old_stack, new_stack)
+            continue
         old_resources = old_stack.resources if old_stack else {}
         new_resources = new_stack.resources if new_stack else {}
         for logical_id in sorted(old_resources.keys() | new_resources.keys()):
@@ -277,7 +292,7 @@ def diff_resources(base: Sequence[Stack], head: Sequence[Stack]) -> list[Resourc
                     WOULD if moved else "",
                     holds_data(resource_type),
                     cause,
-                    _data_fate(old, "DeletionPolicy", "new") if holds_data(resource_type) else "",
+                    _data_fate(old, "DeletionPolicy", "new") if has_fate(resource_type) else "",
                 )
                 replaced.add(key)
             elif old is None and new is not None and new_stack is not None:
@@ -297,18 +312,42 @@ def diff_resources(base: Sequence[Stack], head: Sequence[Stack]) -> list[Resourc
                 _update(changes, replaced, old_stack, new_stack, logical_id, old, new, base_resolver, head_resolver)
 
     _cascade(changes, replaced, pending, head_resolver)
-    order = {"replace": 0, "remove": 1, "retention": 2, "update": 3, "revision": 4, "add": 5}
+    _follow(changes, replaced, pending, head_resolver)
+    order = {"replace": 0, "remove": 1, "orphan": 2, "retention": 3, "update": 4, "revision": 5, "add": 6}
     return sorted(
         changes.values(),
         key=lambda c: (
             order[c.action],
-            not c.stateful,
             "refers to" in c.cause,  # the cause before what follows from it
+            not c.stateful,
             c.type != "AWS::EC2::VPC",
             c.certainty != WOULD,
             c.stack,
             c.name,
         ),
+    )
+
+
+def _whole_stack(old: Stack | None, new: Stack | None) -> ResourceChange:
+    """A stack that leaves the app (``cdk deploy`` does not delete it) or joins it."""
+    stack = new or old
+    assert stack is not None
+    count = len(stack.resources)
+    if new is None:
+        return ResourceChange(
+            stack.name,
+            "",
+            f"stack {stack.name} ({count} resources)",
+            "AWS::CloudFormation::Stack",
+            "orphan",
+            cause=(
+                "no longer in the app: cdk deploy leaves it running as it is (still reachable, still allowed in); "
+                f"delete it with npx cdk destroy {stack.stack_name} once nothing uses it"
+            ),
+            stateful=any(holds_data(str(resource.get("Type"))) for resource in stack.resources.values()),
+        )
+    return ResourceChange(
+        stack.name, "", f"new stack {stack.name} ({count} resources)", "AWS::CloudFormation::Stack", "add"
     )
 
 
@@ -358,7 +397,7 @@ def _update(
             WOULD,
             stateful,
             f"type changed from {old_type}",
-            _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+            _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(new_type) else "",
         )
         replaced.add(key)
         return
@@ -395,7 +434,7 @@ def _update(
             certainty,
             stateful,
             cause,
-            _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+            _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(new_type) else "",
             properties,
         )
         replaced.add(key)
@@ -453,9 +492,34 @@ def _cascade(
                         if path in VPC_BOUND.get(resource_type, ())
                         else ""
                     ),
-                    _data_fate(new, "UpdateReplacePolicy", "new") if stateful else "",
+                    _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(resource_type) else "",
                     previous.properties if previous else (),
                 )
                 replaced.add(key)
                 grew = True
                 break
+
+
+def _follow(
+    changes: dict[tuple[str, str], ResourceChange],
+    replaced: set[tuple[str, str]],
+    pending: list[tuple[Stack, str, Mapping[str, Any], Mapping[str, Any]]],
+    resolver: Resolver,
+) -> None:
+    """Resources that are updated only because something they refer to is replaced (a new ID or address)."""
+    for stack, logical_id, _old, new in pending:
+        key = (stack.name, logical_id)
+        if key in changes:
+            continue
+        culprit = next((ref for ref in references(props(new), stack, resolver) if (ref[0], ref[1]) in replaced), None)
+        if culprit is not None:
+            owner = next(s for s in resolver.stacks if s.name == culprit[0])
+            how = "gets a new revision" if changes[culprit[:2]].action == "revision" else "is replaced"
+            changes[key] = ResourceChange(
+                stack.name,
+                logical_id,
+                label(stack, logical_id),
+                str(new.get("Type")),
+                "update",
+                cause=f"refers to {label(owner, culprit[1])}, which {how}",
+            )

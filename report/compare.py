@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from report.alarms import Alarm
+from report.assembly import Stack
 from report.changes import ResourceChange, diff_resources
 from report.extract import Report
 from report.health import HealthCheck
+from report.intrinsics import as_list, fmt
 
 SECTIONS = {
     "reachability": "Reachability",
@@ -50,7 +52,6 @@ RUNTIME: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("AWS::ElasticBeanstalk::Environment", r"application:environment:", "setting"),
         ("AWS::ElasticBeanstalk::ApplicationVersion", r"^SourceBundle", "image (application bundle)"),
         ("AWS::Scheduler::Schedule", r"^ScheduleExpression", "schedule"),
-        ("Custom::SecureParameter", r".", "secret (how its value is built)"),
         ("Custom::AWSCDK-EKS-KubernetesResource", r"containers\[[^]]+\]\.image$", "image"),
         ("Custom::AWSCDK-EKS-KubernetesResource", r"\.(replicas|minReplicas|maxReplicas)$", "scaling"),
         ("Custom::AWSCDK-EKS-KubernetesResource", r"containers\[[^]]+\]\.resources\.", "sizing"),
@@ -59,6 +60,7 @@ RUNTIME: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     )
 )
 LOOSER = {">=": 1, ">": 1, "<": -1, "<=": -1}  # direction in which a higher threshold fires later
+SECURE_PARAMETER = "Custom::SecureParameter"
 
 
 @dataclass(frozen=True)
@@ -282,11 +284,43 @@ def _health(base: Report, head: Report) -> list[Finding]:
     return found
 
 
-def _rows(resources: Iterable[ResourceChange]) -> tuple[list[PropertyRow], list[PropertyRow]]:
+def _subscriptions(stacks: Sequence[Stack]) -> set[tuple[str, str]]:
+    """``(protocol, endpoint)`` of every alarm-topic subscription (standalone or inline on the topic)."""
+    found = set()
+    for stack in stacks:
+        for _, properties in stack.of_type("AWS::SNS::Subscription"):
+            found.add((fmt(properties.get("Protocol")), fmt(properties.get("Endpoint"))))
+        for _, properties in stack.of_type("AWS::SNS::Topic"):
+            for item in as_list(properties.get("Subscription")):
+                if isinstance(item, dict):
+                    found.add((fmt(item.get("Protocol")), fmt(item.get("Endpoint"))))
+    return found
+
+
+def _notifications(base: Sequence[Stack], head: Sequence[Stack]) -> list[Finding]:
+    """Who is told when an alarm fires: subscriptions added or removed; none left is flagged."""
+    old, new = _subscriptions(base), _subscriptions(head)
+    flags = ("nobody is notified",) if old and not new else ()
+    found = [
+        Finding("alarms", "notifies no more", f"{p} {e}", "alarm notifications", flags) for p, e in sorted(old - new)
+    ]
+    found += [Finding("alarms", "now notifies", f"{p} {e}", "alarm notifications") for p, e in sorted(new - old)]
+    return found
+
+
+def _rows(resources: Iterable[ResourceChange]) -> tuple[list[PropertyRow], list[PropertyRow], list[Finding]]:
     runtime: list[PropertyRow] = []
     other: list[PropertyRow] = []
+    recipes: list[Finding] = []
     for change in resources:
         for prop in change.properties:
+            if change.type == SECURE_PARAMETER:  # how a secret's value is built (never the value itself)
+                recipes.append(
+                    Finding("secrets", "built differently", change.name, f"{prop.path}: {prop.before} → {prop.after}")
+                )
+                continue
+            if prop.before == prop.after:  # the same text on both sides: an asset (bundle) whose content changed
+                prop = replace(prop, before="previous content", after="new content")
             what = next(
                 (what for kind, pattern, what in RUNTIME if kind == change.type and pattern.search(prop.path)), None
             )
@@ -295,13 +329,34 @@ def _rows(resources: Iterable[ResourceChange]) -> tuple[list[PropertyRow], list[
                 runtime.append(row)
             elif not (change.action == "replace" and prop.create_only):  # already the "why" of the replacement
                 other.append(row)
-    return runtime, other
+    return runtime, other, recipes
 
 
-def review(base: Report, head: Report, base_stacks: Sequence, head_stacks: Sequence) -> Review:  # type: ignore[type-arg]
+def review(base: Report, head: Report, base_stacks: Sequence[Stack], head_stacks: Sequence[Stack]) -> Review:
     """Compare two stages: the resource diff with replacements, then every semantic section."""
     resources = diff_resources(base_stacks, head_stacks)
-    runtime, other = _rows(resources)
-    findings = [*_reachability(base, head), *_iam(base, head), *_secrets(base, head), *_alarms(base, head)]
-    findings += _health(base, head)
+    runtime, other, recipes = _rows(resources)
+    # A stack that leaves the app keeps running: what it allows is not "removed" (it is reported once, loudly).
+    left = {change.stack for change in resources if change.action == "orphan"}
+    base = _without(base, left)
+    findings = [*_reachability(base, head), *_iam(base, head), *_secrets(base, head), *recipes]
+    findings += [*_alarms(base, head), *_notifications(base_stacks, head_stacks), *_health(base, head)]
     return Review(resources, findings, runtime, other)
+
+
+def _without(report: Report, stacks: set[str]) -> Report:
+    """``report`` without what the stacks in ``stacks`` hold."""
+    if not stacks:
+        return report
+    return replace(
+        report,
+        reachability=[e for e in report.reachability if e.stack not in stacks],
+        secrets=[
+            replace(u, readers=tuple(r for r in u.readers if r.split("/", 1)[0] not in stacks))
+            for u in report.secrets
+            if u.stack not in stacks
+        ],
+        health_checks=[h for h in report.health_checks if h.stack not in stacks],
+        alarms=[a for a in report.alarms if a.stack not in stacks],
+        iam=[p for p in report.iam if p.stack not in stacks],
+    )

@@ -87,13 +87,33 @@ def _edge(
         direction=direction,
         stack=stack.name,
         rule=rule_id,
-        description=fmt(rule.get("Description")),
+        description=resolver.readable_text(fmt(rule.get("Description")), stack),
         internet=direction == "ingress" and peer in INTERNET,
     )
 
 
+def _eks_endpoints(stack: Stack) -> Iterator[Edge]:
+    """A public EKS API endpoint is an ingress too: from its allowed CIDRs (default: anywhere) on 443."""
+    for logical_id, properties in stack.of_type("AWS::EKS::Cluster"):
+        config = properties.get("ResourcesVpcConfig") or {}
+        if config.get("EndpointPublicAccess") not in (True, "true"):
+            continue
+        for cidr in as_list(config.get("PublicAccessCidrs")) or ["0.0.0.0/0"]:
+            yield Edge(
+                fmt(cidr),
+                f"EKS API endpoint ({stack.name})",
+                "tcp",
+                "443",
+                "ingress",
+                stack.name,
+                logical_id,
+                "public Kubernetes API endpoint (kubectl, the API server)",
+                fmt(cidr) in INTERNET,
+            )
+
+
 def extract_reachability(stacks: Sequence[Stack], resolver: Resolver | None = None) -> list[Edge]:
-    """Security-group-to-security-group edges plus every CIDR / prefix-list ingress."""
+    """Security-group-to-security-group edges, every CIDR / prefix-list ingress and public EKS API endpoints."""
     resolver = resolver or Resolver(stacks)
     edges = {
         edge
@@ -101,4 +121,5 @@ def extract_reachability(stacks: Sequence[Stack], resolver: Resolver | None = No
         for direction, group, rule, rule_id in _rules(stack)
         if (edge := _edge(direction, group, rule, stack, rule_id, resolver)) is not None
     }
+    edges.update(edge for stack in stacks for edge in _eks_endpoints(stack))
     return sorted(edges)

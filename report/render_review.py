@@ -60,6 +60,9 @@ def headline(review: Review) -> str:
     internet = sum("internet-facing" in f.flags and f.change == "added" for f in review.findings)
     if internet:
         parts.insert(0, f"🌐 **{internet} new internet-facing rule(s)**")
+    left = [c.stack for c in review.resources if c.action == "orphan"]
+    if left:
+        parts.insert(0, f"🧭 **{len(left)} stack(s) leave the app and keep running**: {', '.join(left)}")
     return " · ".join(parts)
 
 
@@ -68,6 +71,8 @@ def _what(change: ResourceChange) -> str:
         return f"**{change.certainty} be replaced**"
     if change.action == "remove":
         return "**removed**"
+    if change.action == "orphan":
+        return "**leaves the app; not deleted**"
     return "**retention weakened**"
 
 
@@ -117,6 +122,13 @@ def changes_markdown(review: Review, *, level: int = 2) -> list[str]:
     """The "what changes" part of a page: loud changes, then each semantic section that has findings."""
     h = "#" * level
     lines = [headline(review), "", f"{h} Replacements and deletions", "", *_loud(review)]
+    added = [c for c in review.resources if c.action == "add"]
+    if added:
+        new_stacks = [c.name for c in added if c.type == "AWS::CloudFormation::Stack"]
+        lines += ["", f"{h} Added", ""]
+        lines += [f"- **{plain(name)}**" for name in new_stacks]
+        rows = ([code(c.name), code(c.type), plain(c.stack)] for c in sorted(added, key=lambda c: (c.type, c.name)))
+        lines += details(f"{len(added)} resources or stacks added", table(["Resource", "Type", "Stack"], rows))
     for key, title in SECTIONS.items():
         if key == "runtime":
             if review.runtime:
@@ -147,6 +159,11 @@ def render_page(page: StagePage) -> str:
                 "",
                 *details(f"{len(page.review.other)} other property changes", _rows(page.review.other)),
             ]
+        follow = [c for c in page.review.resources if c.action == "update" and not c.properties]
+        if follow:
+            rows = ([code(c.name), plain(c.stack), plain(c.cause)] for c in follow)
+            summary = f"{len(follow)} updated because something they refer to changes"
+            lines += ["", *details(summary, table(["Resource", "Stack", "Why"], rows))]
     lines += [
         "",
         "## Inventory after this change",

@@ -72,7 +72,8 @@ def construct_path(stack: Stack, logical_id: str) -> str:
     parts = path.split("/")[1:]  # the first part is the stack
     while len(parts) > 1 and parts[-1] in ("Resource", "Default"):
         parts.pop()
-    return "/".join(part for part in parts if part != "Default") or path
+    text = "/".join(part for part in parts if part != "Default") or path
+    return re.sub(r"(?<=[A-Za-z])[0-9a-f]{32}\b", "", text)  # CDK singletons: LogRetention<hash> -> LogRetention
 
 
 def resource_key(stack: Stack, logical_id: str) -> str:
@@ -159,10 +160,14 @@ class Resolver:
                 description = properties.get("GroupDescription")
                 key = resource_key(stack, logical_id)
                 readable = isinstance(description, str) and description and not description.startswith(f"{stack.name}/")
-                labels[key] = owners.get(key) or (str(description) if readable else key)
+                # A description names the group in its own stack (stable when another stack comes or goes).
+                labels[key] = owners.get(key) or (f"{description} ({stack.name})" if readable else key)
         counts = Counter(labels.values())
         shared = {label for label in labels.values() if label.startswith("VPC endpoints")}
-        return {key: text if counts[text] == 1 or text in shared else f"{text} ({key})" for key, text in labels.items()}
+        return {
+            key: text if counts[text] == 1 or text in shared else f"{text.rsplit(' (', 1)[0]} ({key})"
+            for key, text in labels.items()
+        }
 
     def exported(self, name: Any, stack: Stack) -> tuple[Stack, Any] | None:
         """``(producing stack, value)`` for an ``Fn::ImportValue`` or ``Fn::GetStackOutput`` argument."""
@@ -235,6 +240,18 @@ class Resolver:
             return sub_string(arg, lambda item: self._inline(item, stack, depth), free)
         args = arg if isinstance(arg, list) else [arg]
         return f"{name.removeprefix('Fn::')}({', '.join(self.display(item, stack, depth) for item in args)})"
+
+    def readable_text(self, text: str, stack: Stack) -> str:
+        """Free text (a rule description CDK wrote) with ``${LogicalId.Attr}`` / ``${LogicalId}`` made readable."""
+
+        def replace(match: re.Match[str]) -> str:
+            logical_id, _, attribute = match.group(1).partition(".")
+            if logical_id not in stack.resources:
+                return match.group(0)
+            value = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
+            return self.display(value, stack)
+
+        return re.sub(r"\$\{([A-Za-z0-9]+(?:\.[A-Za-z.]+)?)\}", replace, text)
 
     def _inline(self, value: Any, stack: Stack, depth: int) -> str:
         """``value`` as part of a joined string: literals and pseudo parameters as they are, names in ``${…}``."""

@@ -57,9 +57,12 @@ def default_base() -> str:
     raise ReviewError("no default branch found to compare with; pass BASE=<git ref>")
 
 
-def describe(ref: str) -> str:
-    """``<short sha> (<subject>)`` of a commit, for the page header."""
-    return git("log", "-1", "--format=%h %s", ref)[:72]
+def describe(ref: str, sha: str) -> str:
+    """``<ref> (<short sha> <subject>)`` of the base, for the page header (the subject cut at a word)."""
+    text = git("log", "-1", "--format=%h %s", sha)
+    if len(text) > 60:
+        text = text[:60].rsplit(" ", 1)[0] + " …"
+    return text if ref == sha else f"{ref} ({text})"
 
 
 def stages_of(root: Path) -> list[str]:
@@ -112,6 +115,7 @@ def write(out: Path, pages: Sequence[StagePage], refusals: Sequence[str]) -> Pat
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "REVIEW.md").write_text(render_page(item), encoding="utf-8")
         (folder / "review.json").write_text(render_page_json(item), encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
     comment = out / "comment.md"
     comment.write_text(render_comment(pages, refusals), encoding="utf-8")
     return comment
@@ -120,15 +124,23 @@ def write(out: Path, pages: Sequence[StagePage], refusals: Sequence[str]) -> Pat
 def run(base_ref: str | None, stages: Sequence[str], out: Path, cdk_out: Path) -> int:
     """The whole review; returns the exit code."""
     git("rev-parse", "--show-toplevel")
+    if out.exists():
+        shutil.rmtree(out)  # never leave an earlier review behind that could be mistaken for this one
     base = base_ref or default_base()
-    base_sha = git("rev-parse", "--verify", f"{base}^{{commit}}")
-    wanted = list(stages) if stages and list(stages) != ["all"] else stages_of(ROOT)
+    try:
+        base_sha = git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    except ReviewError:
+        raise ReviewError(
+            f"BASE={base}: not a commit of this repository (a branch, tag or SHA; fetch it first)"
+        ) from None
+    names = [name for stage in stages for name in stage.split(",") if name]
+    wanted = names if names and names != ["all"] else stages_of(ROOT)
     unknown = [stage for stage in wanted if stage not in stages_of(ROOT)]
     if unknown:
         raise ReviewError(
             f"STAGE {', '.join(unknown)}: no config/stages/<stage>.yaml (known: {', '.join(stages_of(ROOT))})"
         )
-    base_name, head_name = describe(base_sha), "working tree"
+    base_name, head_name = describe(base, base_sha), "working tree"
     started = time.perf_counter()
     print(f"==> review: {', '.join(wanted)} at {base_name} → working tree (both synthesized offline, in parallel)")
     with tempfile.TemporaryDirectory(prefix="review-base-") as temporary:
@@ -146,10 +158,8 @@ def run(base_ref: str | None, stages: Sequence[str], out: Path, cdk_out: Path) -
                 print(
                     f"note: the base {base_name} does not synthesize every stage; those pages show the inventory only"
                 )
-            refusals = refusal_lines(logs[0]) if not head_ok else []
+            refusals = [line.replace(f"{ROOT}/", "") for line in refusal_lines(logs[0])] if not head_ok else []
             pages = []
-            if out.exists():
-                shutil.rmtree(out)
             for stage in wanted:
                 head_dir = cdk_out / stage
                 if not (head_dir / "manifest.json").is_file():

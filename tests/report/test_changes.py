@@ -208,7 +208,7 @@ def test_a_new_internet_facing_rule_is_the_first_finding_and_the_headline() -> N
     assert (first.section, first.change, first.subject, first.detail, first.flags) == (
         "reachability",
         "added",
-        "0.0.0.0/0 → public load balancer",
+        "0.0.0.0/0 → public load balancer (App)",
         "tcp 22",
         ("internet-facing",),
     )
@@ -338,3 +338,82 @@ def test_cloudformation_default_policies_count_when_none_is_written() -> None:
         [make_stack("Data", {"Db": {**bare, "Properties": {**bare["Properties"], "DBName": "x"}}})],
     )["Db"]
     assert replaced.data == "its data is deleted (UpdateReplacePolicy Delete)"
+
+
+def test_a_stack_that_leaves_the_app_is_reported_once_and_kept_running() -> None:
+    eb = make_stack(
+        "Eb",
+        {
+            "Public": security_group(
+                "EB ALB",
+                SecurityGroupIngress=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "0.0.0.0/0"}],
+            )
+        },
+    )
+    result = compare([_app(), eb], [_app()])
+    (left,) = result.loud
+    assert (left.action, left.stack) == ("orphan", "Eb")
+    assert "cdk deploy leaves it running" in left.cause
+    assert [f for f in result.findings if f.section == "reachability"] == []  # still open: not "removed"
+
+
+def test_a_public_eks_api_endpoint_is_an_internet_facing_edge() -> None:
+    def cluster(public: bool) -> Stack:
+        config = {"EndpointPublicAccess": public, "EndpointPrivateAccess": True}
+        return make_stack(
+            "Eks", {"Cluster": {"Type": "AWS::EKS::Cluster", "Properties": {"ResourcesVpcConfig": config}}}
+        )
+
+    found = [f for f in compare([cluster(False)], [cluster(True)]).findings if f.section == "reachability"]
+    assert [(f.change, f.subject, f.flags) for f in found] == [
+        ("added", "0.0.0.0/0 → EKS API endpoint (Eks)", ("internet-facing",))
+    ]
+
+
+def test_beanstalk_options_are_matched_by_namespace_and_name() -> None:
+    def environment(*options: tuple[str, str, str]) -> Stack:
+        settings = [{"Namespace": ns, "OptionName": name, "Value": value} for ns, name, value in options]
+        env = {"Type": "AWS::ElasticBeanstalk::Environment", "Properties": {"OptionSettings": settings}}
+        return make_stack("Eb", {"Env": env})
+
+    base = environment(("aws:autoscaling:asg", "MinSize", "1"), ("aws:elbv2:listener:443", "Protocol", "HTTPS"))
+    head = environment(
+        ("aws:elbv2:listener:80", "Protocol", "HTTP"),  # inserted first: positions shift, names do not
+        ("aws:autoscaling:asg", "MinSize", "2"),
+        ("aws:elbv2:listener:443", "Protocol", "HTTPS"),
+    )
+    result = compare([base], [head])
+    assert [(r.what, r.path, r.before, r.after) for r in result.runtime] == [
+        ("sizing", "OptionSettings[aws:autoscaling:asg:MinSize].Value", "1", "2")
+    ]
+    assert [r.path for r in result.other] == ["OptionSettings[aws:elbv2:listener:80:Protocol]"]
+
+
+def test_removing_every_alarm_subscription_says_nobody_is_notified() -> None:
+    def topic(*emails: str) -> Stack:
+        subscriptions = [{"Protocol": "email", "Endpoint": email} for email in emails]
+        return make_stack(
+            "Data", {"Alarms": {"Type": "AWS::SNS::Topic", "Properties": {"Subscription": subscriptions}}}
+        )
+
+    found = [f for f in compare([topic("oncall@example.com")], [topic()]).findings if f.section == "alarms"]
+    assert [(f.change, f.subject, f.flags) for f in found] == [
+        ("notifies no more", "email oncall@example.com", ("nobody is notified",))
+    ]
+
+
+def test_what_refers_to_a_replaced_resource_is_listed_as_updated() -> None:
+    def stack(name: str) -> Stack:
+        return make_stack(
+            "Data",
+            {
+                "Db": db(DBName=name),
+                "Out": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Type": "String", "Value": getatt("Db", "Endpoint.Address")},
+                },
+            },
+        )
+
+    found = changes([stack("a")], [stack("b")])
+    assert (found["Out"].action, found["Out"].cause) == ("update", "refers to PostgreSQL (Data), which is replaced")

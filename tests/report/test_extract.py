@@ -140,11 +140,31 @@ def test_reachability_lists_sg_edges_and_flags_internet_ingress() -> None:
     edges = extract_reachability([app])
 
     assert edges == [
-        Edge("0.0.0.0/0", "public load balancer", "tcp", "443", "ingress", "App", "Alb (inline)", "web", True),
-        Edge("::/0", "web tasks", "all", "all", "ingress", "App", "AnyFromVpn", "", True),
-        Edge("public load balancer", "web tasks", "tcp", "8000-8100", "ingress", "App", "WebFromAlb", "", False),
+        Edge("0.0.0.0/0", "public load balancer (App)", "tcp", "443", "ingress", "App", "Alb (inline)", "web", True),
+        Edge("::/0", "web tasks (App)", "all", "all", "ingress", "App", "AnyFromVpn", "", True),
+        Edge(
+            "public load balancer (App)",
+            "web tasks (App)",
+            "tcp",
+            "8000-8100",
+            "ingress",
+            "App",
+            "WebFromAlb",
+            "",
+            False,
+        ),
         # the description is not a literal, so the group is named by stack and logical id
-        Edge("web tasks", "App/DbSG", "tcp", "database (App) Endpoint.Port", "ingress", "App", "DbFromWeb", "", False),
+        Edge(
+            "web tasks (App)",
+            "App/DbSG",
+            "tcp",
+            "database (App) Endpoint.Port",
+            "ingress",
+            "App",
+            "DbFromWeb",
+            "",
+            False,
+        ),
     ]
     assert [edge.internet for edge in edges].count(True) == 2
 
@@ -191,8 +211,8 @@ def test_import_value_resolves_to_the_exporting_stacks_group() -> None:
     edges = {(edge.source, edge.destination, edge.ports) for edge in extract_reachability([network, app])}
 
     assert edges == {
-        ("web tasks", "database", "database (Network) Endpoint.Port"),
-        ("Legacy:GroupId", "web tasks", "80"),  # not exported by any template: shown as the import name
+        ("web tasks (App)", "database (Network)", "database (Network) Endpoint.Port"),
+        ("Legacy:GroupId", "web tasks (App)", "80"),  # not exported by any template: shown as the import name
     }
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from report.render_review import MARKER
-from report.review import refusal_lines
+from report.review import refusal_lines, write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,11 @@ def test_make_review_of_two_commits(tmp_path: Path, snapshot) -> None:  # type: 
         "would",
         "DBName (create-only)",
     )
-    assert {row["what"] for row in page["runtime"]} == {"image", "secret (how its value is built)"}
+    assert {row["what"] for row in page["runtime"]} == {"image"}
+    recipes = [f for f in page["findings"] if f["section"] == "secrets"]
+    assert [(f["change"], f["subject"]) for f in recipes] == [
+        ("built differently", "shop-dev-data/Settings/DATABASE_URL")
+    ]
     assert (checkout / "cdk.out" / "dev" / "manifest.json").is_file()  # the working tree's assembly stays
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=checkout, capture_output=True, text=True, check=True)
     assert "review-base-" not in worktrees.stdout
@@ -77,7 +81,7 @@ def test_make_review_of_two_commits(tmp_path: Path, snapshot) -> None:  # type: 
     assert comment.startswith(MARKER)
     markdown = (out / "dev" / "REVIEW.md").read_text(encoding="utf-8")
     assert "GetStackOutput(" not in markdown and "ImportValue(" not in markdown
-    assert re.sub(r"`[0-9a-f]{7,} base`", "`<sha> base`", comment) == snapshot
+    assert re.sub(r"\b[0-9a-f]{7,} base\b", "<sha> base", comment) == snapshot
 
 
 def test_an_unknown_ref_is_one_clear_line(tmp_path: Path) -> None:
@@ -89,7 +93,7 @@ def test_an_unknown_ref_is_one_clear_line(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("[config] review: git rev-parse --verify no-such-ref^{commit}:")
+    assert result.stderr.startswith("[config] review: BASE=no-such-ref: not a commit of this repository")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -132,3 +136,11 @@ def test_a_checkout_whose_main_builds_its_own_app_is_synthesized_too(tmp_path: P
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "tiny" / "Tiny-tiny.template.json").is_file()
     assert "1 stage(s)" in result.stderr
+
+
+def test_a_working_tree_refused_for_every_stage_still_writes_the_comment(tmp_path: Path) -> None:
+    """No stage page at all (every stage refused): the comment with the refusal lines is still written."""
+    lines = ["cannot synthesize: config/stages/dev.yaml has 1 problem(s):", "  [config] colour: 'blue' — unknown key"]
+    comment = write(tmp_path / "review", [], lines)
+    text = comment.read_text(encoding="utf-8")
+    assert text.startswith(MARKER) and "does not synthesize" in text and "[config] colour" in text
