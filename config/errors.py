@@ -12,6 +12,11 @@ from pydantic import BaseModel
 
 # Keys that are refused on purpose: (parent path, key) -> (id, fix).
 REFUSED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("eks", "app_permissions"): (
+        "iam-app-permissions",
+        "moved: write permissions: [{actions: [cloudwatch:GetMetricData], resources: ['*']}] at the top level "
+        "(the web service, on every target) or under services.<name>",
+    ),
     ("database", "publicly_accessible"): (
         "rds-public-access",
         "the database is never public; remove the key and reach it from inside the VPC (Session Manager "

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from config.permissions import problems as permission_problems
 from config.redact import CREDENTIAL_URL, SECRET_NAME, SECRET_VALUE
 from config.services import MIGRATE, Service, resolve_services, schedule_or_error
 from config.sizing import instance_memory_gib
@@ -490,7 +491,6 @@ class EbConfig(_Model):
 # Kubernetes resource quantities as written in manifests (fargate-memory-oom compares them as strings).
 K8S_CPU = re.compile(r"^\d+m$|^\d+(\.\d+)?$")
 K8S_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
-IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 
 
 class EksSizing(_Model):
@@ -536,19 +536,7 @@ class EksConfig(EksSizing):
     namespace: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     service_account: str = Field(default="app", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     endpoint_access: Literal["private", "public_and_private"] = "private"
-    app_permissions: list[str] = Field(default_factory=list, description="extra IAM actions for the app's role")
     identity: Literal["irsa", "pod_identity"] = "irsa"
-
-    @field_validator("app_permissions")
-    @classmethod
-    def _actions(cls, value: list[str]) -> list[str]:
-        for action in value:
-            if not IAM_ACTION.match(action) or action.endswith(":*"):
-                raise ValueError(
-                    f"[iam-app-permissions] {action!r} is not one IAM action; write service:Action, "
-                    "e.g. 'ce:GetCostAndUsage' (no wildcards over a whole service)"
-                )
-        return value
 
     @field_validator("identity")
     @classmethod
@@ -559,6 +547,20 @@ class EksConfig(EksSizing):
                 "DaemonSet); use irsa"
             )
         return value
+
+
+class Permission(_Model):
+    """One statement of the app's own AWS permissions, granted to that service's role on every target."""
+
+    actions: list[str] = Field(min_length=1, description="service:Action names, e.g. sqs:SendMessage")
+    resources: list[str] = Field(min_length=1, description="ARNs; '*' only for actions that support no resource")
+
+    @model_validator(mode="after")
+    def _checked(self) -> Permission:
+        found = list(permission_problems(self.actions, self.resources))
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
 
 class ServiceSpec(_Model):
@@ -576,6 +578,9 @@ class ServiceSpec(_Model):
     timeout_minutes: int = Field(default=30, ge=1, le=1440, description="job: stopped after this long")
     retries: int = Field(default=1, ge=0, le=5, description="job: runs again this often after a failure")
     target: Target | None = Field(default=None, description="job: the one target it runs on; default: the first")
+    permissions: list[Permission] | None = Field(
+        default=None, description="its own AWS permissions; default: the stage's permissions for web, none otherwise"
+    )
 
     @field_validator("command")
     @classmethod
@@ -687,6 +692,9 @@ class AppConfig(_Model):
     eks: EksConfig = Field(default_factory=EksConfig)
     eb: EbConfig = Field(default_factory=EbConfig)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    permissions: list[Permission] = Field(
+        default_factory=list, description="the web service's own AWS permissions, on every target"
+    )
     migrate: MigrateConfig | None = None
 
     @model_validator(mode="before")

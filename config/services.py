@@ -46,6 +46,7 @@ class Service:
     timeout_minutes: int = 0  # job and migrate
     retries: int = 0  # job
     target: str | None = None  # job: the one target it runs on (twice a night would be a bug)
+    permissions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # its own AWS (actions, resources)
 
     def runs_on(self, target: str) -> bool:
         """Workers, web and the migration step run on every enabled target; a job on its one target."""
@@ -100,6 +101,10 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                 timeout_minutes=spec.timeout_minutes,
                 retries=spec.retries,
                 target=(spec.target or (config.targets[0] if config.targets else None)) if spec.kind == "job" else None,
+                permissions=tuple(
+                    (tuple(p.actions), tuple(p.resources))
+                    for p in (spec.permissions if spec.permissions is not None else config.permissions if web else [])
+                ),
             )
         )
     out.sort(key=lambda s: (s.kind != "web", s.kind != "worker", s.name))

@@ -32,6 +32,7 @@ from constructs import Construct, IValidation
 
 from config.schema import AppConfig
 from constructs.alarms import GT, GTE, add_alarm
+from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
@@ -220,6 +221,7 @@ class BeanstalkEnvironment(Construct):
         )
         web = config.web
         secrets.grant_read(self.instance_role, web.secrets)  # exactly /<app>/<stage>/<NAME> of the web's secrets
+        grant_permissions(self.instance_role, web)  # the web's own AWS permissions
         image_repository(self, web.image)[0].grant_pull(self.instance_role)
         log_groups = stack.format_arn(
             service="logs",

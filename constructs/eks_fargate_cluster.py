@@ -20,6 +20,7 @@ from constructs import Construct
 
 from config.schema import AppConfig
 from config.services import MIGRATE
+from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
@@ -88,7 +89,7 @@ class EksFargateCluster(Construct):
 
     Attributes:
         cluster: the ``eks.FargateCluster``; ``cluster.cluster_security_group`` is what Fargate pods use.
-        app_role: the app's IRSA role (only ``config.eks.app_permissions``).
+        app_role: the web service's IRSA role (only its declared ``permissions``).
         secret_reader: External Secrets' IRSA role.
         pod_execution_role: the app profile's pod execution role (pulls the image, writes logs).
         log_group: the app's log group (retention from ``log_retention_days``), fed by the ``aws-logging`` ConfigMap.
@@ -178,16 +179,7 @@ class EksFargateCluster(Construct):
 
         # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate).
         self.app_role = self.irsa_role("AppRole", namespace=eks_config.namespace, name=eks_config.service_account)
-        if eks_config.app_permissions:
-            # Extra AWS permissions of the app, from config, on the app's role only (iam-app-permissions).
-            self.app_role.add_to_principal_policy(
-                iam.PolicyStatement(sid="AppPermissions", actions=sorted(eks_config.app_permissions), resources=["*"])
-            )
-            acknowledge(
-                self.app_role,
-                "IAM5[Resource::*]",
-                "eks.app_permissions are reviewed in the stage file; APIs such as Cost Explorer have no resources",
-            )
+        grant_permissions(self.app_role, config.web)  # the web's own AWS permissions, on its role only
         self.secret_reader = self.irsa_role("ExternalSecretsRole", namespace=ESO_NAMESPACE, name=ESO_SERVICE_ACCOUNT)
         # External Secrets fills every service's Secret: it reads the union of the services' secrets, nothing else.
         secrets.grant_read(self.secret_reader, {name for s in config.workloads for name in s.secrets})
@@ -256,6 +248,7 @@ class EksFargateCluster(Construct):
             name = f"{eks_config.service_account}-{service.name}"
             ident = f"{service.kind.title()}{service.name.title().replace('-', '')}"
             role = self.irsa_role(f"{ident}Role", namespace=eks_config.namespace, name=name)
+            grant_permissions(role, service)
             props = service_props(config, service, role_arn=role.role_arn, service_account=name)
             manifest = cluster.add_cdk8s_chart(ident, ServiceChart(cdk8s.App(), props.name, props=props))
             for dependency in (namespaces, store, app_profile):

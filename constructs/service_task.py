@@ -7,6 +7,7 @@ from constructs import Construct
 
 from config.schema import AppConfig
 from config.services import Service
+from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
@@ -45,6 +46,7 @@ def service_task(
         stop_timeout=Duration.seconds(30),
     )
     acknowledge(task, "ECS2", "only non-secret settings are in environment; secrets come from SSM")
+    grant_permissions(task.task_role, service)  # its own AWS permissions (services.<name>.permissions)
     acknowledge(
         task.obtain_execution_role(),
         "IAM5[Resource::*]",

@@ -39,7 +39,7 @@ OWNED_IDS = {
     "k8s-ingress-fargate",
     "iam-app-permissions",
 }
-APP_PERMISSIONS = ["ce:GetCostAndUsage", "ce:GetCostForecast"]
+APP_PERMISSIONS = [{"actions": ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], "resources": ["*"]}]
 
 
 def side_by_side() -> AppConfig:
@@ -49,7 +49,7 @@ def side_by_side() -> AppConfig:
         "dev",
         targets=["ecs", "eb", "eks"],
         database={**dev.database.model_dump(), "instance_class": "t4g.medium"},
-        eks={"app_permissions": APP_PERMISSIONS},
+        permissions=APP_PERMISSIONS,
     )
 
 
@@ -187,7 +187,7 @@ def test_app_permissions_only_on_the_app_role(synth: Synthesized, template: dict
     holders = [
         p["Properties"]["Roles"]
         for p in _of_type(template, "AWS::IAM::Policy").values()
-        if "ce:GetCostAndUsage" in json.dumps(p["Properties"]["PolicyDocument"])
+        if "cloudwatch:GetMetricData" in json.dumps(p["Properties"]["PolicyDocument"])
     ]
     assert holders == [[app_role]]
 
@@ -229,8 +229,6 @@ def test_cfn_lint_is_clean_on_the_eks_template(synth: Synthesized) -> None:
     ("eks", "fragment"),
     [
         ({"identity": "pod_identity"}, "[pod-identity-on-fargate]"),
-        ({"app_permissions": ["ce:*"]}, "[iam-app-permissions]"),
-        ({"app_permissions": ["GetCostAndUsage"]}, "[iam-app-permissions]"),
         ({"memory": "1G"}, "[fargate-memory-oom]"),
     ],
 )
@@ -427,8 +425,10 @@ def test_fails_when_app_permissions_land_on_another_role(guarded_stack) -> None:
     irsa("OtherRole", "external-secrets:external-secrets").add_to_principal_policy(
         iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
     )
-    # dev declares no app_permissions: any action on the app role is undeclared
-    assert_refused(app, "iam-app-permissions", "Test/AppRole", "cloudwatch:GetMetricData beyond eks.app_permissions")
+    # dev declares no permissions: any action on the app role is undeclared
+    assert_refused(
+        app, "iam-app-permissions", "Test/AppRole", "cloudwatch:GetMetricData beyond its declared permissions"
+    )
 
 
 def test_fails_when_fargate_logging_is_not_configured(guarded_stack) -> None:

@@ -1,4 +1,6 @@
-"""iam-app-permissions: the app's extra AWS permissions come from config and go to the app's IRSA role only."""
+"""iam-app-permissions: the app's own AWS permissions come from config (``permissions:`` of a service) and go to
+that service's role only. What may be declared is checked when the file loads (config/permissions.py); this
+rule checks the EKS IRSA roles the cluster builds against the declarations."""
 
 from __future__ import annotations
 
@@ -10,17 +12,23 @@ from constructs.guards.k8s import eks_stacks, irsa_subjects, is_irsa_role, role_
 
 
 class IamAppPermissions:
-    """Compliant: in each stack with a Fargate cluster, the IRSA role trusted by ``eks.namespace/eks.service_account``
-    allows exactly ``eks.app_permissions`` (nothing more), and no other IRSA role there allows any of them."""
+    """Compliant: in each stack with a Fargate cluster, the IRSA role of each service (``eks.namespace`` /
+    ``eks.service_account`` for web, ``<service_account>-<name>`` for the others) allows exactly that service's
+    declared permissions (nothing more), and no other IRSA role there allows any of them."""
 
     id = "iam-app-permissions"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         fargate = eks_stacks(tree)
-        wanted = set(config.eks.app_permissions)
-        subject = f"{config.eks.namespace}:{config.eks.service_account}"
+        declared = {
+            _subject(config, service.name, service.is_web): {a for actions, _ in service.permissions for a in actions}
+            for service in config.workloads
+        }
+        everything = {action for actions in declared.values() for action in actions}
+        subject = _subject(config, config.web.name, True)
         roles = [r for r in tree.of_type("AWS::IAM::Role") if id(r.stack) in fargate and is_irsa_role(r)]
         app_roles = [r for r in roles if subject in irsa_subjects(tree, r)]
+        service_roles = [r for r in roles if set(irsa_subjects(tree, r)) & set(declared)]
         for stack in fargate:
             if not any(id(r.stack) == stack for r in app_roles):
                 path = next(
@@ -34,31 +42,38 @@ class IamAppPermissions:
                 )
         for role in roles:
             granted = {a for s in role_statements(tree, role) for a in actions_of(s)}
-            if role in app_roles:
+            if role in service_roles:
+                wanted = {a for subject_ in irsa_subjects(tree, role) for a in declared.get(subject_, set())}
                 extra, missing = sorted(granted - wanted), sorted(wanted - granted)
                 if extra:
                     yield Finding(
                         self.id,
                         role.path,
-                        f"the app's role allows {', '.join(extra)} beyond eks.app_permissions",
-                        "declare every extra permission in eks.app_permissions (config), nowhere else",
+                        f"the service's role allows {', '.join(extra)} beyond its declared permissions",
+                        "declare every AWS permission of a service in its permissions: (stage file), nowhere else",
                     )
                 if missing:
                     yield Finding(
                         self.id,
                         role.path,
-                        f"the app's role lacks {', '.join(missing)} from eks.app_permissions",
-                        "grant eks.app_permissions to the app's IRSA role",
+                        f"the service's role lacks {', '.join(missing)} from its declared permissions",
+                        "grant the service's permissions: to its own IRSA role",
                     )
             else:
-                leaked = sorted(granted & wanted)
+                leaked = sorted(granted & everything)
                 if leaked:
                     yield Finding(
                         self.id,
                         role.path,
                         f"{', '.join(leaked)} (the app's permissions) on another service account's role",
-                        "grant eks.app_permissions to the app's IRSA role only",
+                        "grant a service's permissions: to that service's IRSA role only",
                     )
+
+
+def _subject(config: AppConfig, name: str, web: bool) -> str:
+    """The ``namespace:service-account`` a service's pods run as."""
+    account = config.eks.service_account if web else f"{config.eks.service_account}-{name}"
+    return f"{config.eks.namespace}:{account}"
 
 
 RULE = IamAppPermissions()
