@@ -8,6 +8,7 @@ Without ``--base`` it writes the inventory of one assembly; with ``--base`` (ano
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,8 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = build_report(stacks, k8s)
     out = args.out if args.out is not None else args.cdk_out
     out.mkdir(parents=True, exist_ok=True)
+    nist_path = args.cdk_out / "nist-800-53-r5.json"
+    nist = json.loads(nist_path.read_text(encoding="utf-8")) if nist_path.is_file() else None
     if base is None:
-        (out / "REVIEW.md").write_text(render_markdown(report), encoding="utf-8")
+        (out / "REVIEW.md").write_text(render_markdown(report, nist), encoding="utf-8")
         (out / "review.json").write_text(render_json(report), encoding="utf-8")
     else:
         changes = review(build_report(base, k8s), report, base, stacks)

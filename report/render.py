@@ -262,8 +262,22 @@ def _stateful(report: Report) -> list[str]:
     return table(headers, rows)
 
 
-def render_markdown(report: Report) -> str:
-    """The full ``REVIEW.md`` text."""
+def _nist(findings: Sequence[dict[str, object]]) -> list[str]:
+    rows = (
+        [
+            code(str(item["rule"])),
+            plain(str(item["description"])),
+            str(len(item["resources"])) if isinstance(item["resources"], list) else "",
+            plain(str(item["reason"])) if item["reason"] else "**open**",
+        ]
+        for item in findings
+    )
+    intro = "cdk-nag's NIST 800-53 R5 pack, run by `make scan` as a report (not a gate):"
+    return [intro, "", *table(["Rule", "Finding", "Resources", "Accepted because"], rows)]
+
+
+def render_markdown(report: Report, nist: Sequence[dict[str, object]] | None = None) -> str:
+    """The full ``REVIEW.md`` text (with the NIST 800-53 R5 report when ``make scan`` wrote one)."""
     sections = [
         ("Stacks", _stacks),
         ("Services", _services),
@@ -285,6 +299,8 @@ def render_markdown(report: Report) -> str:
     ]
     for title, render in sections:
         lines += ["", f"## {title}", "", *render(report)]
+    if nist is not None:
+        lines += ["", "## NIST 800-53 R5", "", *_nist(nist)]
     return scrub("\n".join(lines) + "\n")
 
 

@@ -170,3 +170,18 @@ def test_mermaid_node_ids_are_sanitized_and_unique() -> None:
 def test_table_cells_escape_pipes() -> None:
     assert code("curl -f http://localhost/ || exit 1") == r"`curl -f http://localhost/ \|\| exit 1`"
     assert code("") == "—"
+
+
+def test_the_nist_report_of_make_scan_is_listed_with_its_reasons(tmp_path: Path) -> None:
+    assembly = tmp_path / "cdk.out"
+    shutil.copytree(FIXTURES / "assembly", assembly)
+    findings = [
+        {"rule": "ALBWAFEnabled", "description": "no WAF", "resources": ["a"], "reason": ""},
+        {"rule": "LambdaDLQ", "description": "no DLQ", "resources": ["b", "c"], "reason": "deploy-time helper"},
+    ]
+    (assembly / "nist-800-53-r5.json").write_text(json.dumps(findings), encoding="utf-8")
+    assert main([str(assembly)]) == 0
+    markdown = (assembly / "REVIEW.md").read_text(encoding="utf-8")
+    section = markdown.split("## NIST 800-53 R5", 1)[1]
+    assert "| `ALBWAFEnabled` | no WAF | 1 | **open** |" in section
+    assert "| `LambdaDLQ` | no DLQ | 2 | deploy-time helper |" in section
