@@ -856,6 +856,14 @@ class AppConfig(_Model):
                         "use a resource in the stage region",
                     )
                 )
+        if self.stage in ("staging", "prod") and self.domain is None:
+            problems.append(
+                (
+                    "domain",
+                    f"[tls-certificate] {self.stage} refuses plain HTTP; set domain.name and domain.certificate_arn "
+                    "(only dev may serve HTTP without a certificate)",
+                )
+            )
         if self.load_balancer.idle_timeout_seconds >= self.server.keep_alive_seconds:
             problems.append(
                 (
@@ -874,10 +882,6 @@ class AppConfig(_Model):
             if self.cache.replicas < 1:
                 problems.append(
                     ("cache.replicas", "[redis-auth-tls] prod requires >= 1 for a multi-AZ replication group")
-                )
-            if self.domain is None:
-                problems.append(
-                    ("domain", "[tls-certificate] prod refuses plain HTTP; set domain.name and domain.certificate_arn")
                 )
             for name, setting in self.settings.items():
                 if isinstance(setting, str) and ("ORIGIN" in name or "CORS" in name) and "*" in setting:

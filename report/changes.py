@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from report.assembly import Stack, props
@@ -313,6 +313,7 @@ def diff_resources(base: Sequence[Stack], head: Sequence[Stack]) -> list[Resourc
 
     _cascade(changes, replaced, pending, head_resolver)
     _follow(changes, replaced, pending, head_resolver)
+    _same_port(changes, base_stacks, head_stacks)
     order = {"replace": 0, "remove": 1, "orphan": 2, "retention": 3, "update": 4, "revision": 5, "add": 6}
     return sorted(
         changes.values(),
@@ -522,4 +523,31 @@ def _follow(
                 str(new.get("Type")),
                 "update",
                 cause=f"refers to {label(owner, culprit[1])}, which {how}",
+            )
+
+
+def _same_port(
+    changes: dict[tuple[str, str], ResourceChange], base: Mapping[str, Stack], head: Mapping[str, Stack]
+) -> None:
+    """A listener removed while a new one on the same load balancer and port is added: CloudFormation creates the
+    new one first, so the deploy fails (DuplicateListener)."""
+
+    def port(stacks: Mapping[str, Stack], key: tuple[str, str]) -> tuple[str, str] | None:
+        resource = stacks[key[0]].resources.get(key[1], {}) if key[0] in stacks else {}
+        if resource.get("Type") != "AWS::ElasticLoadBalancingV2::Listener":
+            return None
+        properties = props(resource)
+        return json.dumps(properties.get("LoadBalancerArn"), sort_keys=True), str(properties.get("Port"))
+
+    added = {port(head, key): key for key, change in changes.items() if change.action == "add"}
+    for key, change in list(changes.items()):
+        if change.action == "remove" and (where := port(base, key)) is not None and where in added:
+            new_id = added[where][1]
+            changes[key] = replace(
+                change,
+                cause=(
+                    f"replaced by {new_id} on the same port {where[1]}: CloudFormation creates the new listener first, "
+                    "so the deploy fails (DuplicateListener); keep the listener's construct ID, or deploy the removal "
+                    "first"
+                ),
             )

@@ -17,6 +17,7 @@ from tests.conftest import ROOT, STAGES
 
 DEV = yaml.safe_load((ROOT / "config" / "stages" / "dev.yaml").read_text())
 PROD = yaml.safe_load((ROOT / "config" / "stages" / "prod.yaml").read_text())
+STAGING = yaml.safe_load((ROOT / "config" / "stages" / "staging.yaml").read_text())
 
 
 def problems(data: dict[str, Any] | str, tmp_path: Path) -> list[str]:
@@ -101,6 +102,7 @@ def test_stage_files_are_valid(stage: str) -> None:
         (PROD, "database.multi_az", False, "[rds-storage-backup] database.multi_az: False"),
         (PROD, "settings.ALLOWED_ORIGINS", "*", "[cors-wildcard] settings.ALLOWED_ORIGINS: '*'"),
         (PROD, "domain", None, "[tls-certificate] domain: None — prod refuses plain HTTP"),
+        (STAGING, "domain", None, "[tls-certificate] domain: None — staging refuses plain HTTP"),
         (
             PROD,
             "domain.certificate_arn",

@@ -1,4 +1,5 @@
-"""tls-certificate: with a domain, HTTPS with its ACM certificate and HTTP redirected; prod never serves plain HTTP."""
+"""tls-certificate: with a domain, HTTPS with its ACM certificate and HTTP redirected; staging and prod never serve
+plain HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from constructs.guards.framework import Finding, Tree
 
 class TlsCertificate:
     """Compliant: when ``domain`` is set, each ALB has an HTTPS listener with a certificate and every HTTP
-    listener only redirects to HTTPS; in prod no listener forwards plain HTTP."""
+    listener only redirects to HTTPS; in staging and prod no listener forwards plain HTTP."""
 
     id = "tls-certificate"
 
@@ -30,12 +31,12 @@ class TlsCertificate:
                 if listener.props.get("protocol") != "HTTP":
                     continue
                 actions = [a.get("type") for a in listener.props.get("defaultActions") or []]
-                if actions != ["redirect"] and (config.domain is not None or config.stage == "prod"):
+                if actions != ["redirect"] and (config.domain is not None or config.stage in ("staging", "prod")):
                     yield Finding(
                         self.id,
                         listener.path,
                         f"HTTP listener with actions {actions}",
-                        "redirect HTTP to HTTPS (prod refuses plain HTTP)",
+                        "redirect HTTP to HTTPS (staging and prod refuse plain HTTP)",
                     )
 
 

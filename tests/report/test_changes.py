@@ -417,3 +417,19 @@ def test_what_refers_to_a_replaced_resource_is_listed_as_updated() -> None:
 
     found = changes([stack("a")], [stack("b")])
     assert (found["Out"].action, found["Out"].cause) == ("update", "refers to PostgreSQL (Data), which is replaced")
+
+
+def test_a_listener_swapped_on_the_same_port_warns_that_the_deploy_fails() -> None:
+    def listener(action: str) -> dict[str, Any]:
+        return {
+            "Type": "AWS::ElasticLoadBalancingV2::Listener",
+            "Properties": {"LoadBalancerArn": ref("Alb"), "Port": 80, "DefaultActions": [{"Type": action}]},
+        }
+
+    alb = {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {}}
+    found = changes(
+        [make_stack("App", {"Alb": alb, "Http": listener("forward")})],
+        [make_stack("App", {"Alb": alb, "Redirect80To443": listener("redirect")})],
+    )
+    assert found["Http"].action == "remove"
+    assert "DuplicateListener" in found["Http"].cause and "Redirect80To443" in found["Http"].cause
