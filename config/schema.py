@@ -376,9 +376,31 @@ class ServerConfig(_Model):
         return self.workers * (self.db_pool_size + self.db_max_overflow)
 
 
+WAF_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+    "AWSManagedRulesLinuxRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
+    "AWSManagedRulesBotControlRuleSet",
+)
+
+
+class WafConfig(_Model):
+    """AWS WAF in front of the stage's ALB: AWS managed rule groups, in the order listed (each blocks what it
+    matches; everything else is allowed)."""
+
+    managed_rules: list[Literal[WAF_RULE_GROUPS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"],
+        min_length=1,
+    )
+
+
 class LoadBalancerConfig(_Model):
     allowed_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
     idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+    waf: WafConfig | None = Field(default=None, description="AWS WAF with AWS managed rule groups on the ALB")
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -856,6 +878,14 @@ class AppConfig(_Model):
                         "use a resource in the stage region",
                     )
                 )
+        if self.load_balancer.waf is not None and "eb" in self.targets:
+            problems.append(
+                (
+                    "load_balancer.waf",
+                    "[config] Elastic Beanstalk creates its own load balancer, which this template cannot associate "
+                    "a web ACL with; remove eb from targets or load_balancer.waf",
+                )
+            )
         if self.stage in ("staging", "prod") and self.domain is None:
             problems.append(
                 (

@@ -13,6 +13,7 @@ from aws_cdk import (
     aws_elasticloadbalancingv2 as elbv2,
     aws_s3 as s3,
     aws_sns as sns,
+    aws_wafv2 as wafv2,
 )
 from constructs import Construct
 
@@ -134,6 +135,42 @@ class WebLoadBalancer(Construct):
             acknowledge(self.security_group, "EC23", "a public web service: clients come from the internet")
             skip_checks(self.security_group, ["CKV_AWS_260"], http)
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
+        if config.waf is not None:
+            self.web_acl = self._add_waf(config.waf.managed_rules, alarm_prefix)
+
+    def _add_waf(self, rule_groups: list[str], prefix: str) -> wafv2.CfnWebACL:
+        """A regional web ACL with the AWS managed rule groups (in order), associated with this ALB."""
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility(f"{prefix}-waf"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name=group,
+                    priority=index,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=group
+                        )
+                    ),
+                    visibility_config=visibility(f"{prefix}-{group}"),
+                )
+                for index, group in enumerate(rule_groups)
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.load_balancer.load_balancer_arn, web_acl_arn=acl.attr_arn
+        )
+        return acl
 
     @classmethod
     def for_stage(

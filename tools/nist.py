@@ -44,6 +44,7 @@ ACCEPTED = {
     "VPCSubnetAutoAssignPublicIpDisabled": "public subnets hold only the ALB and NAT gateway; tasks get no public IP",
     "VPCNoUnrestrictedRouteToIGW": "public subnets route to the internet gateway by design (ALB, NAT gateway)",
     "IAMNoInlinePolicy": "CDK attaches each grant as an inline policy of its role; REVIEW.md lists every action",
+    "ALBWAFEnabled": "AWS WAF is a per-stage choice (load_balancer.waf, on in prod); this stage runs without it",
     "EC2RestrictedCommonPorts": "a public web service: clients come from the internet on 80/443 (the ALB only)",
 }
 
