@@ -144,6 +144,9 @@ def _reachability(base: Report, head: Report) -> list[Finding]:
 
 
 def _iam(base: Report, head: Report) -> list[Finding]:
+    """Per principal: the actions it gains or loses (one line each way), wildcards flagged; a role that comes or
+    goes as a whole is one line with its counts."""
+
     def grants(report: Report) -> dict[str, set[tuple[str, str, bool]]]:
         found: dict[str, set[tuple[str, str, bool]]] = {}
         for principal in report.iam:
@@ -153,27 +156,35 @@ def _iam(base: Report, head: Report) -> list[Finding]:
                     continue
                 for action in statement.actions:
                     for resource in statement.resources or ("*",):
-                        entries.add((action, resource, bool(statement.wildcards)))
+                        wide = resource == "*" or action == "*" or action.endswith(":*")
+                        entries.add((action, resource, wide and bool(statement.wildcards)))
         return found
 
     old, new = grants(base), grants(head)
     found = []
     for role in sorted(old.keys() | new.keys()):
         before, after = old.get(role, set()), new.get(role, set())
+        if role not in old or role not in new:
+            items = after or before
+            wild = sorted({action for action, _, wide in items if wide})
+            what = f"{len({a for a, _, _ in items})} actions" + (f", wildcard on {', '.join(wild[:4])}" if wild else "")
+            flags = ("wildcard",) if wild and role in new else ()
+            found.append(Finding("iam", "new principal" if role in new else "principal removed", role, what, flags))
+            continue
         for sign, items in (("added", after - before), ("removed", before - after)):
+            if not items:
+                continue
             by_action: dict[str, list[str]] = {}
-            wild: set[str] = set()
-            for action, resource, wildcard in sorted(items):
+            for action, resource, _ in sorted(items):
                 by_action.setdefault(action, []).append(resource)
-                if wildcard and sign == "added" and (resource == "*" or action == "*" or action.endswith(":*")):
-                    wild.add(action)
-            for action, resources in by_action.items():
-                flags = ("wildcard",) if action in wild else ()
-                detail = f"{action} on {', '.join(resources[:3])}" + (
-                    f" (+{len(resources) - 3})" if len(resources) > 3 else ""
-                )
-                found.append(Finding("iam", sign, role, detail, flags))
-    return sorted(found, key=lambda f: (not f.flags, f.change != "added", f.subject, f.detail))
+            parts = [
+                f"{action} on {', '.join(resources[:2])}" + (f" (+{len(resources) - 2})" if len(resources) > 2 else "")
+                for action, resources in by_action.items()
+            ]
+            detail = "; ".join(parts[:6]) + (f"; +{len(parts) - 6} more" if len(parts) > 6 else "")
+            widened = sign == "added" and any(wide for _, _, wide in items)
+            found.append(Finding("iam", sign, role, detail, ("wildcard",) if widened else ()))
+    return sorted(found, key=lambda f: (not f.flags, f.change not in ("added", "new principal"), f.subject, f.detail))
 
 
 def _secrets(base: Report, head: Report) -> list[Finding]:

@@ -433,3 +433,15 @@ def test_a_listener_swapped_on_the_same_port_warns_that_the_deploy_fails() -> No
     )
     assert found["Http"].action == "remove"
     assert "DuplicateListener" in found["Http"].cause and "Redirect80To443" in found["Http"].cause
+
+
+def test_a_new_role_is_one_line_with_its_counts() -> None:
+    extra = _app()
+    extra.template["Resources"]["Extra"] = role()  # type: ignore[index]
+    extra.template["Resources"]["ExtraPolicy"] = policy(  # type: ignore[index]
+        [ref("Extra")], {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "sqs:*"], "Resource": "*"}
+    )
+    iam = [(f.change, f.subject, f.detail, f.flags) for f in compare([_app()], [extra]).findings if f.section == "iam"]
+    assert iam == [
+        ("new principal", "App/Extra", "3 actions, wildcard on s3:GetObject, s3:PutObject, sqs:*", ("wildcard",))
+    ]
