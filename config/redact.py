@@ -10,9 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-# Names that must never carry a plain value (plaintext-secrets).
+# Names that must never carry a plain value (plaintext-secrets), matched on the upper-cased name. ``KEY`` and ``PASS``
+# only as a word (``SMTP_PASS``, not ``BYPASS_CACHE``); ``PWD``, ``PASSPHRASE``, ``APIKEY`` anywhere (``DBPWD``).
 SECRET_NAME = re.compile(
-    r"SECRET|PASSWORD|PASSWD|TOKEN|(^|_)(KEY|PASS|PWD)($|_)|PRIVATE|CREDENTIAL|DATABASE_URL|REDIS_URL|DSN"
+    r"SECRET|PASSWORD|PASSWD|PASSPHRASE|PWD|TOKEN|(^|_)(KEY|PASS)($|_)|APIKEY|PRIVATE|CREDENTIAL|DATABASE_URL"
+    r"|REDIS_URL|DSN"
 )
 # A plain value that embeds credentials: scheme://user:password@host.
 CREDENTIAL_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)

@@ -970,6 +970,14 @@ def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
             f"[reserved-setting-name] {name} is set by the deployment itself (the port, server and pool sizes, "
             f"stage and region, {', '.join(p + '*' for p in RESERVED_PREFIXES)}); remove it or rename it"
         )
+    # The URLs the deploy composes from the real endpoints: a hand-typed one (host, user, password) is refused first.
+    if name == "DATABASE_URL" and (isinstance(setting, str) or setting.secret != "database_url"):
+        return (
+            "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy from the "
+            "stage database's endpoint (a hand-typed host is not that database)"
+        )
+    if name == "REDIS_URL" and (isinstance(setting, str) or setting.secret != "redis_url"):
+        return "[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy"
     if isinstance(setting, str) and (
         SECRET_NAME.search(name) or CREDENTIAL_URL.match(setting) or SECRET_VALUE.search(setting)
     ):
@@ -981,10 +989,6 @@ def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
                 f"--name /<app>/<stage>/{name}; the deploy never overwrites an existing value)"
             )
         return f"[plaintext-secrets] a plain value that looks secret; {fix}"
-    if name == "DATABASE_URL" and isinstance(setting, SecretRef) and setting.secret != "database_url":
-        return "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy"
-    if name == "REDIS_URL" and isinstance(setting, SecretRef) and setting.secret != "redis_url":
-        return "[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy"
     if isinstance(setting, str) and len(setting) > 4096:
         return "[config] a plain setting longer than 4096 characters; keep settings short (ECS/EB limits)"
     return None

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.guards.framework import Finding, Tree
+from constructs.guards.framework import Finding, Tree, eb_options
+
+EB_PROCESS = "aws:elasticbeanstalk:environment:process:default"
 
 
 class AlbHealthCheckPath:
     """Compliant: each ALB target group's path, port, matcher, interval, timeout and thresholds equal the health
-    contract's; each ECS service behind a load balancer waits at least ``boot_seconds`` before checks count."""
+    contract's, and so do the options of each Elastic Beanstalk environment's default process (whose load balancer
+    EB creates itself: its ``HealthCheckPath`` is required unless the environment is single-instance); each ECS
+    service behind a load balancer waits at least ``boot_seconds`` before checks count."""
 
     id = "alb-health-check-path"
 
@@ -36,6 +40,28 @@ class AlbHealthCheckPath:
                 yield Finding(
                     self.id, group.path, f"matcher={matcher}", f"use the health contract's {health.matcher!r}"
                 )
+        eb_expected = {
+            "HealthCheckPath": health.liveness_path,
+            "MatcherHTTPCode": health.matcher,
+            "HealthCheckInterval": str(health.interval_seconds),
+            "HealthCheckTimeout": str(health.timeout_seconds),
+            "HealthyThresholdCount": str(health.healthy_threshold),
+            "UnhealthyThresholdCount": str(health.unhealthy_threshold),
+        }
+        for env in tree.of_type("AWS::ElasticBeanstalk::Environment", "AWS::ElasticBeanstalk::ConfigurationTemplate"):
+            options = eb_options(env)
+            # Without the option EB checks "/": required where this resource alone decides (no template behind it).
+            required = (
+                env.type == "AWS::ElasticBeanstalk::Environment"
+                and not env.props.get("templateName")
+                and options.get(("aws:elasticbeanstalk:environment", "EnvironmentType")) != "SingleInstance"
+            )
+            for name, want in eb_expected.items():
+                got = options.get((EB_PROCESS, name))
+                if (got is not None or (required and name == "HealthCheckPath")) and str(got) != want:
+                    yield Finding(
+                        self.id, env.path, f"{EB_PROCESS}/{name}={got}", f"use the health contract's value {want!r}"
+                    )
         for service in tree.of_type("AWS::ECS::Service"):
             grace = service.props.get("healthCheckGracePeriodSeconds")
             if service.props.get("loadBalancers") and (not isinstance(grace, int) or grace < health.boot_seconds):

@@ -3,11 +3,13 @@
 A rule is a class with a catalogue ``id`` and ``check(tree, config)`` yielding ``Finding``s. ``GuardValidation``
 is added to the App with ``node.add_validation``, so ``cdk synth`` and ``app.synth()`` in tests both fail.
 Every CloudFormation resource is resolved once per synth into ``tree.resources`` (camelCase L1 properties,
-tokens resolved to intrinsics), which is what rules look at: a raw ``Cfn*`` resource added by hand is seen too.
+tokens resolved to intrinsics), which is what rules look at: a raw ``Cfn*`` resource added by hand is seen too,
+and so is a raw override (``add_property_override`` ...) made on any resource.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,6 +55,89 @@ class Resource:
         return value
 
 
+# -- raw overrides ----------------------------------------------------------------------------------------------
+# CDK keeps the values of ``add_override`` / ``add_property_override`` where no public API reads them back, and
+# merges them only while rendering templates, after validation. Every override made from Python is recorded here,
+# by the jsii object it was made on (several Python proxies may stand for one resource), so that ``Tree`` sees each
+# resource as it will be written: an escape hatch cannot switch on what a rule refuses.
+_OVERRIDES: dict[str, list[tuple[list[str], Any]]] = {}
+_DELETE = object()
+
+
+def _jsii_ref(node: CfnResource) -> str:
+    return str(node.__jsii_ref__.ref)  # type: ignore[attr-defined]
+
+
+def _record_overrides(method_name: str, prefix: str) -> None:
+    original = getattr(CfnResource, method_name)
+    signature = inspect.signature(original)
+
+    def recording(self: CfnResource, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        path, *value = list(signature.bind(self, *args, **kwargs).arguments.values())[1:]
+        keys = [key.replace("\\.", ".") for key in re.split(r"(?<!\\)\.", prefix + path)]
+        _OVERRIDES.setdefault(_jsii_ref(self), []).append((keys, value[0] if value else _DELETE))
+
+    recording.__doc__ = original.__doc__
+    setattr(CfnResource, method_name, recording)
+
+
+for _method, _prefix in (
+    ("add_override", ""),
+    ("add_property_override", "Properties."),
+    ("add_deletion_override", ""),
+    ("add_property_deletion_override", "Properties."),
+):
+    _record_overrides(_method, _prefix)
+
+
+def _with_overrides(node: CfnResource, props: dict[str, Any], stack: Stack) -> dict[str, Any]:
+    """``props`` with the recorded ``Properties.*`` overrides of ``node`` applied the way CDK renders them. A top-level
+    CloudFormation name becomes the L1 property name; values keep CloudFormation's capitalization."""
+    overrides = _OVERRIDES.get(_jsii_ref(node))
+    if not overrides:
+        return props
+    names = {cfn: cdk for cdk, cfn in (node._cfn_property_names or {}).items()}
+    for keys, value in overrides:
+        if keys[0] != "Properties":
+            continue
+        if len(keys) > 1:
+            _put(props, keys[1:], value if value is _DELETE else stack.resolve(value), names)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _put(props, [key], stack.resolve(item), names)
+    return props
+
+
+def _put(target: Any, keys: list[str], value: Any, names: Mapping[str, str] | None) -> None:
+    """Set (or with ``_DELETE`` remove) ``keys`` in ``target``; dictionaries are merged like CDK's deep merge.
+    ``names`` maps top-level CloudFormation names to L1 names; below it an existing key is matched as written or
+    with a lower-case first letter (how L1 structs are resolved)."""
+    key, rest = keys[0], keys[1:]
+    if isinstance(target, list):
+        if not key.isdigit() or int(key) >= len(target):
+            return
+        slot: Any = int(key)
+    elif isinstance(target, dict):
+        lower = key[:1].lower() + key[1:]
+        slot = names.get(key, key) if names is not None else next((k for k in (key, lower) if k in target), key)
+    else:
+        return
+    current = target[slot] if isinstance(target, list) or slot in target else None
+    if rest:
+        if not isinstance(current, dict | list):
+            current = target[slot] = {}
+        _put(current, rest, value, None)
+    elif value is _DELETE:
+        if isinstance(target, dict):
+            target.pop(slot, None)
+    elif isinstance(value, dict) and isinstance(current, dict):
+        for child, item in value.items():
+            _put(current, [child], item, None)
+    else:
+        target[slot] = value
+
+
 class Tree:
     """The resolved resources and stacks of an app, built once per validation run."""
 
@@ -63,7 +148,7 @@ class Tree:
             if isinstance(construct, CfnResource):
                 stack = Stack.of(construct)
                 raw = construct._cfn_properties or {}
-                props = stack.resolve(raw) or {}
+                props = _with_overrides(construct, stack.resolve(raw) or {}, stack)
                 self.resources.append(
                     Resource(construct.node.path, construct.cfn_resource_type, props, raw, construct, stack)
                 )

@@ -11,12 +11,16 @@ from aws_cdk import aws_iam as iam
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, allows, logical_ref
 
-EXEC_ACTION = "ssmmessages:CreateControlChannel"
+# What ``enable_execute_command=True`` grants the task role: the Session Manager channels ECS Exec opens.
+EXEC_ACTIONS = tuple(
+    f"ssmmessages:{action}"
+    for action in ("CreateControlChannel", "CreateDataChannel", "OpenControlChannel", "OpenDataChannel")
+)
 
 
 class NoExecOnFargate:
-    """Compliant: every ECS service's EnableExecuteCommand equals ``ecs.exec_enabled``; when on, the task role
-    may open Session Manager channels."""
+    """Compliant: every ECS service's EnableExecuteCommand, as written to the template (a raw property override
+    included), equals ``ecs.exec_enabled``; where it is on, the task role may open every Session Manager channel."""
 
     id = "no-exec-on-fargate"
 
@@ -28,7 +32,7 @@ class NoExecOnFargate:
             if isinstance(r.node, iam.CfnRole)
         }
         for service in tree.of_type("AWS::ECS::Service"):
-            actual = bool(service.props.get("enableExecuteCommand"))
+            actual = str(service.props.get("enableExecuteCommand")).lower() == "true"  # an override may say "true"
             if actual != wanted:
                 yield Finding(self.id, service.path, f"EnableExecuteCommand={actual}",
                               f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}")  # fmt: skip
@@ -38,12 +42,15 @@ class NoExecOnFargate:
                          if logical_ref(t) == service.props.get("taskDefinition")), None)  # fmt: skip
             role = roles.get(json.dumps(task.props.get("taskRoleArn"))) if task else None
             principal = SimpleNamespace(role_name=role.ref, role_arn=role.attr_arn) if role else None
-            if principal is None or not allows(tree.statements_of(principal), EXEC_ACTION):
+            statements = tree.statements_of(principal) if principal else []
+            missing = [action for action in EXEC_ACTIONS if not allows(statements, action)]
+            if missing:
                 yield Finding(
                     self.id,
                     service.path,
-                    "task role cannot open an exec channel",
-                    "enable_execute_command=True on the service grants ssmmessages:* to the task role",
+                    f"EnableExecuteCommand=True, task role cannot open an exec channel (no {', '.join(missing)})",
+                    "switch exec on with ecs.exec_enabled (enable_execute_command=True on the service grants "
+                    "ssmmessages:* to the task role), never with a raw property override",
                 )
 
 

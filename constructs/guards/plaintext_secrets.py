@@ -18,15 +18,16 @@ K8S_SECRET = re.compile(r'"kind"\s*:\s*"Secret"')
 
 
 class PlaintextSecrets:
-    """Compliant: plain environment variables never have a secret-looking name; no template string contains
-    a private key, an access key id, a URL with credentials, or a Kubernetes Secret manifest."""
+    """Compliant: plain environment variables never have a secret-looking name (in any case: ``smtp_pass`` too); no
+    template string contains a private key, an access key id, a URL with credentials, or a Kubernetes Secret
+    manifest."""
 
     id = "plaintext-secrets"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         for env in plain_env(tree):
             if isinstance(env.name, str) and (
-                SECRET_NAME.search(env.name) or (isinstance(env.value, str) and CREDENTIAL_URL.match(env.value))
+                SECRET_NAME.search(env.name.upper()) or (isinstance(env.value, str) and CREDENTIAL_URL.match(env.value))
             ):
                 yield Finding(
                     self.id,

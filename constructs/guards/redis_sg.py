@@ -1,4 +1,5 @@
-"""redis-sg: the cache security group admits exactly the enabled targets' compute groups on the Redis port."""
+"""redis-sg: the cache security group admits exactly the enabled targets' compute groups on the Redis port, and each
+of those groups may send to it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from constructs.guards.sg_compute_to_rds import check_admission
 
 
 class RedisSg:
-    """Compliant: like sg-compute-to-rds, for ElastiCache replication groups."""
+    """Compliant: like sg-compute-to-rds (ingress from exactly the compute groups, egress from each of them), for
+    ElastiCache replication groups."""
 
     id = "redis-sg"
 

@@ -1,8 +1,12 @@
-"""sg-compute-to-rds: the DB security group admits exactly the compute groups of the services that use it."""
+"""sg-compute-to-rds: the DB security group admits exactly the compute groups of the services that use it, and each
+of those groups may send to it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
+
+from aws_cdk import aws_ec2 as ec2
 
 from config.schema import AppConfig
 from config.services import Service
@@ -16,7 +20,9 @@ def check_admission(
 ) -> Iterator[Finding]:
     """``protected``: SG-id token -> the DB/cache resource using it. Sources must be exactly the groups of the
     services that ``uses`` (several services may share a group: EB instances, EKS pods), on ``port`` only (a port
-    that is still a token, e.g. the DB endpoint port, is CDK's own wiring)."""
+    that is still a token, e.g. the DB endpoint port, is CDK's own wiring). Each such group that the app defines
+    must also have an egress rule to the protected group (or to a CIDR) on ``port``: a security group without
+    ``allow_all_outbound`` sends nowhere else, so an admitted group without egress still cannot connect."""
     expected = {t.security_group.security_group_id: t for t in tree.targets if uses(t.service)}
     # A group shared with a service that uses it (EB instances, EKS pods) is expected, whoever else runs in it.
     others = {
@@ -76,11 +82,58 @@ def check_admission(
                     f"{target.label} compute group not admitted to {what}",
                     f"in the {target.kind} stack: connections.allow_to_default_port(<{what}>)",
                 )
+            compute = defined_group(tree, token)
+            if compute is not None and not any(
+                reaches(r, rule, group, port) for r, rule in egress_rules(tree, compute)
+            ):
+                yield Finding(
+                    rule_id,
+                    target.node.path,
+                    f"{target.label} compute group has no egress to {what} on {port}",
+                    f"in the {target.kind} stack: connections.allow_to_default_port(<{what}>) adds the egress rule "
+                    "next to the ingress; do not remove it",
+                )
+
+
+def defined_group(tree: Tree, token: str) -> Resource | None:
+    """The security group of the app whose id is ``token``; None for a group it imports (EKS's cluster group)."""
+    return next(
+        (
+            r
+            for r in tree.of_type("AWS::EC2::SecurityGroup")
+            if isinstance(r.node, ec2.CfnSecurityGroup) and r.node.attr_group_id == token
+        ),
+        None,
+    )
+
+
+def egress_rules(tree: Tree, group: Resource) -> Iterator[tuple[Resource, dict[str, Any]]]:
+    """Egress rules of the security group ``group``: standalone ``SecurityGroupEgress`` resources and inline ones."""
+    assert isinstance(group.node, ec2.CfnSecurityGroup)
+    for resource in tree.of_type("AWS::EC2::SecurityGroupEgress"):
+        if resource.raw.get("groupId") == group.node.attr_group_id:
+            yield resource, resource.props
+    for rule in group.get("securityGroupEgress", default=[]) or []:
+        yield group, rule
+
+
+def reaches(resource: Resource, rule: dict[str, Any], destination: str, port: int) -> bool:
+    """True when the egress ``rule`` lets traffic to the security group ``destination`` (an SG-id token) on
+    ``port``: a rule to that group or to a CIDR, on a range holding ``port`` (a token port is CDK's own wiring)."""
+    ports = port_range(rule)
+    if ports is None:
+        on_port = str(rule.get("ipProtocol")) in ("tcp", "6") and not isinstance(rule.get("fromPort"), int)
+    else:
+        on_port = ports[0] <= port <= ports[1]
+    if rule.get("cidrIp") or rule.get("cidrIpv6"):
+        return on_port
+    target = rule.get("destinationSecurityGroupId")
+    return on_port and target is not None and target == resource.stack.resolve(destination)
 
 
 class SgComputeToRds:
     """Compliant: every ingress rule on a DB instance's security group comes from an enabled target's compute
-    group, and every enabled target has one."""
+    group, and every enabled target has one, plus the egress rule from its own group (when the app defines it)."""
 
     id = "sg-compute-to-rds"
 
