@@ -38,7 +38,14 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:8]
 
 
+# Below this length a hash could be reversed by trying a dictionary of common passwords: length only.
+FINGERPRINT_MIN_CHARS = 24
+
+
 def hidden(value: str) -> str:
+    """``<hidden: N chars, sha256 abcd1234>``; a short value shows its length only."""
+    if len(value) < FINGERPRINT_MIN_CHARS:
+        return f"<hidden: {len(value)} chars>"
     return f"<hidden: {len(value)} chars, sha256 {fingerprint(value)}>"
 
 
