@@ -91,8 +91,7 @@ def problems(actions: Sequence[str], resources: Sequence[str]) -> Iterator[str]:
             formats = ", ".join(arn_formats(action)[:2])
             yield (
                 f"[iam-app-permissions] {action} on '*': it supports resource ARNs; name them, e.g. {formats} "
-                "('*' only for actions with no resource, such as ce:GetCostAndUsage's views or "
-                "cloudwatch:GetMetricData)"
+                "('*' only for actions the IAM reference lists without a resource, such as cloudwatch:GetMetricData)"
             )
     for resource in resources:
         if resource != "*" and not resource.startswith("arn:"):

@@ -227,6 +227,18 @@ def references(value: Any, stack: Stack, resolver: Resolver, depth: int = 0) -> 
             yield from references(item, stack, resolver, depth)
 
 
+def replaced_referent(
+    value: Any, stack: Stack, resolver: Resolver, replaced: set[tuple[str, str]], *, ports: bool = True
+) -> tuple[str, tuple[str, str]] | None:
+    """``(name, (stack, logical id))`` of the first replaced resource ``value`` refers to. A replaced resource's
+    ``…Port`` attribute keeps its value, so it does not count when ``ports`` is False."""
+    for stack_name, logical_id, attribute in references(value, stack, resolver):
+        if (stack_name, logical_id) in replaced and (ports or not attribute.endswith("Port")):
+            owner = next(s for s in resolver.stacks if s.name == stack_name)
+            return label(owner, logical_id), (stack_name, logical_id)
+    return None
+
+
 def _strength(resource: Mapping[str, Any], key: str) -> tuple[int, str]:
     """How much of the data a policy keeps, and its name; CloudFormation's defaults when it is not set."""
     default = "Delete"
@@ -388,19 +400,17 @@ def _update(
     name = label(new_stack, logical_id)
     old_type, new_type = str(old.get("Type")), str(new.get("Type"))
     stateful = holds_data(new_type) or holds_data(old_type)
-    if old_type != new_type:
+    fate = _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(new_type) else ""
+
+    def record(action: str, certainty: str, cause: str, data: str = "", found: tuple[PropertyChange, ...] = ()) -> None:
         changes[key] = ResourceChange(
-            new_stack.name,
-            logical_id,
-            name,
-            new_type,
-            "replace",
-            WOULD,
-            stateful,
-            f"type changed from {old_type}",
-            _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(new_type) else "",
+            new_stack.name, logical_id, name, new_type, action, certainty, stateful, cause, data, found
         )
-        replaced.add(key)
+        if action in ("replace", "revision"):
+            replaced.add(key)
+
+    if old_type != new_type:
+        record("replace", WOULD, f"type changed from {old_type}", fate)
         return
     properties = tuple(property_changes(old, new, new_type, (base_resolver, old_stack), (head_resolver, new_stack)))
     weakened = [
@@ -410,41 +420,15 @@ def _update(
     ]
     creating = [change for change in properties if change.create_only]
     if creating and new_type in REVISIONED:
-        changes[key] = ResourceChange(
-            new_stack.name,
-            logical_id,
-            name,
-            new_type,
-            "revision",
-            WOULD,
-            stateful,
-            REVISIONED[new_type],
-            "",
-            properties,
-        )
-        replaced.add(key)
+        record("revision", WOULD, REVISIONED[new_type], found=properties)
     elif creating:
         certainty = WOULD if any(change.comparable for change in creating) else MAY
         cause = ", ".join(f"{change.path} (create-only)" for change in creating[:3])
-        changes[key] = ResourceChange(
-            new_stack.name,
-            logical_id,
-            name,
-            new_type,
-            "replace",
-            certainty,
-            stateful,
-            cause,
-            _data_fate(new, "UpdateReplacePolicy", "new") if has_fate(new_type) else "",
-            properties,
-        )
-        replaced.add(key)
+        record("replace", certainty, cause, fate, properties)
     elif weakened:
-        changes[key] = ResourceChange(
-            new_stack.name, logical_id, name, new_type, "retention", "", stateful, "; ".join(weakened), "", properties
-        )
+        record("retention", "", "; ".join(weakened), found=properties)
     elif properties:
-        changes[key] = ResourceChange(new_stack.name, logical_id, name, new_type, "update", properties=properties)
+        record("update", "", "", found=properties)
 
 
 def _cascade(
@@ -466,17 +450,9 @@ def _cascade(
             for path, value in props(new).items():
                 if path not in bound:
                     continue
-                culprit = next(
-                    (
-                        ref
-                        for ref in references(value, stack, resolver)
-                        if (ref[0], ref[1]) in replaced and not ref[2].endswith("Port")
-                    ),
-                    None,
-                )
+                culprit = replaced_referent(value, stack, resolver, replaced, ports=False)
                 if culprit is None:
                     continue
-                owner = next(s for s in resolver.stacks if s.name == culprit[0])
                 stateful = holds_data(resource_type)
                 previous = changes.get(key)
                 changes[key] = ResourceChange(
@@ -487,7 +463,7 @@ def _cascade(
                     "revision" if resource_type in REVISIONED else "replace",
                     WOULD,
                     stateful,
-                    f"{path} refers to {label(owner, culprit[1])}, which is replaced"
+                    f"{path} refers to {culprit[0]}, which is replaced"
                     + (
                         " (a subnet group cannot move to another VPC)"
                         if path in VPC_BOUND.get(resource_type, ())
@@ -512,17 +488,16 @@ def _follow(
         key = (stack.name, logical_id)
         if key in changes:
             continue
-        culprit = next((ref for ref in references(props(new), stack, resolver) if (ref[0], ref[1]) in replaced), None)
+        culprit = replaced_referent(props(new), stack, resolver, replaced)
         if culprit is not None:
-            owner = next(s for s in resolver.stacks if s.name == culprit[0])
-            how = "gets a new revision" if changes[culprit[:2]].action == "revision" else "is replaced"
+            how = "gets a new revision" if changes[culprit[1]].action == "revision" else "is replaced"
             changes[key] = ResourceChange(
                 stack.name,
                 logical_id,
                 label(stack, logical_id),
                 str(new.get("Type")),
                 "update",
-                cause=f"refers to {label(owner, culprit[1])}, which {how}",
+                cause=f"refers to {culprit[0]}, which {how}",
             )
 
 

@@ -11,9 +11,10 @@ from constructs import Construct
 from config.schema import AppConfig
 from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
-from constructs.fargate_workloads import FargateWorkloads, wire_to_data
+from constructs.fargate_workloads import wire_to_data
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
+from stacks.workloads import stage_workloads
 
 
 class EbStack(StageStack):
@@ -68,17 +69,8 @@ class EbStack(StageStack):
         if any(not s.is_web and s.runs_on("eb") for s in config.workloads):
             # Workers, jobs and the migration step run as Fargate tasks (README: "Elastic Beanstalk target").
             self.cluster = ecs.Cluster(self, "Tasks", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
-            self.workloads = FargateWorkloads(
-                self,
-                "Workloads",
-                kind="eb",
-                cluster=self.cluster,
-                config=config,
-                secrets=data.secrets,
-                database=data.database,
-                cache=data.cache,
-                alarm_topic=data.alarm_topic,
-                alarm_prefix=f"{prefix}-eb",
+            self.workloads = stage_workloads(
+                self, kind="eb", cluster=self.cluster, config=config, data=data, alarm_prefix=f"{prefix}-eb"
             )
             self.workloads.protect(self.beanstalk.environment)  # the new version serves only after migrating
             groups += [t.security_group for t in self.workloads.targets]

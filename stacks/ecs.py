@@ -11,10 +11,11 @@ from constructs import Construct
 from config.schema import AppConfig
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_service import FargateService
-from constructs.fargate_workloads import FargateWorkloads, wire_to_data
+from constructs.fargate_workloads import wire_to_data
 from constructs.load_balancer import WebLoadBalancer
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
+from stacks.workloads import stage_workloads
 
 # The cluster's logical ID from when it belonged to the web service: changing it would replace every service.
 CLUSTER_LOGICAL_ID = "ServiceCluster572F72F1"
@@ -59,17 +60,8 @@ class EcsStack(StageStack):
             compute=[task],
             load_balancer_group=self.load_balancer.security_group,
         )
-        self.workloads = FargateWorkloads(
-            self,
-            "Workloads",
-            kind="ecs",
-            cluster=self.cluster,
-            config=config,
-            secrets=data.secrets,
-            database=data.database,
-            cache=data.cache,
-            alarm_topic=data.alarm_topic,
-            alarm_prefix=prefix,
+        self.workloads = stage_workloads(
+            self, kind="ecs", cluster=self.cluster, config=config, data=data, alarm_prefix=prefix
         )
         self.workloads.protect(self.service.service)  # the new version takes traffic only after migrating
 

@@ -21,6 +21,17 @@ from report.render import code, mermaid, render_json, render_markdown
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+INVENTORY_SECTIONS = [
+    "Summary",
+    "Stacks",
+    "Services",
+    "Reachability",
+    "Secrets",
+    "Health checks",
+    "Alarms",
+    "IAM",
+    "Stateful resources",
+]
 
 
 class MarkdownSnapshot(SingleFileSnapshotExtension):
@@ -47,17 +58,7 @@ def test_with_a_base_the_page_says_what_changes_first_and_keeps_the_inventory(tm
     sections = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
     assert sections[0] == "Replacements and deletions"
     inventory = sections.index("Inventory after this change")
-    assert sections[inventory + 1 :] == [
-        "Summary",
-        "Stacks",
-        "Services",
-        "Reachability",
-        "Secrets",
-        "Health checks",
-        "Alarms",
-        "IAM",
-        "Stateful resources",
-    ]
+    assert sections[inventory + 1 :] == INVENTORY_SECTIONS
     assert "<details>" in markdown.split("## Inventory after this change", 1)[1]
     review = json.loads(text)
     assert review["compared"] is True
@@ -67,17 +68,7 @@ def test_with_a_base_the_page_says_what_changes_first_and_keeps_the_inventory(tm
 def test_review_md_has_one_section_per_topic(tmp_path: Path) -> None:
     markdown, _ = run_report(tmp_path)
     sections = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
-    assert sections == [
-        "Summary",
-        "Stacks",
-        "Services",
-        "Reachability",
-        "Secrets",
-        "Health checks",
-        "Alarms",
-        "IAM",
-        "Stateful resources",
-    ]
+    assert sections == INVENTORY_SECTIONS
     assert "```mermaid\nflowchart LR\n" in markdown
 
 
