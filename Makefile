@@ -70,6 +70,11 @@ bench: setup ## warm synth time, test time, peak memory
 doctor: setup ## needs credentials: live checks of a deployed STAGE (add ARGS=--preflight before a first deploy)
 	@$(BIN)/python -m doctor --stage $(STAGE) $(ARGS)
 
+.PHONY: secret
+secret: $(VENV)/.installed ## needs credentials: store a {secret: provided} value (prompt without echo, or stdin)
+	$(if $(filter command line,$(origin VALUE)),$(error VALUE= would land in shell history: pipe the value (printf %s "$$VALUE" | make secret ...) or type it at the prompt))
+	@$(BIN)/python -m tools.secret --stage $(STAGE) --name "$(NAME)"
+
 report: setup ## the review page of cdk.out/STAGE (after make synth); BASE=<another assembly dir>: what changes from it
 	@$(BIN)/python -m report cdk.out/$(STAGE) $(if $(BASE),--base $(BASE))
 

@@ -24,6 +24,7 @@ __all__ = ["PLACEHOLDER_ACCOUNT", "AppConfig", "ConfigError", "SecretRef", "load
 STAGES_DIR = Path(__file__).parent / "stages"
 _NOT_SET = object()
 MAX_LINE = 500  # one refusal is one readable line
+SETTING_TAGS = ("plain", "secret", "from")  # config.schema.SettingValue's discriminator tags
 _ID = re.compile(r"^\[(?P<id>[a-z0-9-]+)\]\s*(?P<text>.*)$", re.DOTALL)
 
 
@@ -85,7 +86,10 @@ def resolve_account(config: AppConfig, environ: Mapping[str, str] = os.environ) 
 def _format(error: ValidationError) -> list[str]:
     lines: list[str] = []
     for item in error.errors(include_url=False):
-        loc = [_key(part) for part in item["loc"] if part not in ("plain", "secret")]
+        raw_loc = list(item["loc"])
+        if len(raw_loc) > 2 and raw_loc[0] == "settings" and raw_loc[2] in SETTING_TAGS:
+            del raw_loc[2]  # the discriminator's tag (plain / secret / from), not a key of the file
+        loc = [_key(part) for part in raw_loc]
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "value_error" and message.startswith("@"):
             # Checks that report several problems send each as "@relative.path@ [id] text".

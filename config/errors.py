@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from config.redact import FROM_KINDS, SECRET_KINDS
+
 # Keys that are refused on purpose: (parent path, key) -> (id, fix).
 REFUSED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("eks", "app_permissions"): (
@@ -81,6 +83,11 @@ def describe(item: Any, loc: list[str]) -> tuple[str, str]:
         parent, key = ".".join(loc[:-1]), loc[-1] if loc else ""
         if (parent, key) in REFUSED_KEYS:
             return REFUSED_KEYS[(parent, key)]
+        if len(loc) == 3 and loc[0] == "settings":
+            return "config", (
+                "a setting is plain text, {secret: <kind>} or {from: <part>}, one key only; kinds: "
+                f"{', '.join(SECRET_KINDS)}; parts: {', '.join(FROM_KINDS)}"
+            )
         known = ", ".join(known_keys(loc[:-1]))
         return "config", f"unknown key; remove it (known keys here: {known})"
     if kind == "missing":

@@ -24,11 +24,17 @@ SECRET_VALUE = re.compile(
     r"|^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\."
 )
 SHOWN_CHARS = 60
+# The words a setting's ``secret:`` / ``from:`` key takes (config.schema's SecretKind / FromKind): a kind, never a
+# value, so a refusal may print them.
+SECRET_KINDS = ("generated", "provided", "database_url", "redis_url", "database_password", "redis_token")
+FROM_KINDS = ("database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port")
 
 
 def looks_secret(name: str, value: Any) -> bool:
     """True when ``value`` under the key ``name`` must not be printed."""
     if not isinstance(value, str):
+        return False
+    if name == "secret" and value in SECRET_KINDS:
         return False
     return bool(SECRET_NAME.search(name.upper()) or CREDENTIAL_URL.match(value) or SECRET_VALUE.search(value))
 

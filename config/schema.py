@@ -209,10 +209,17 @@ class HealthContract(_Model):
         return self
 
 
-class SecretRef(_Model):
-    """A setting whose value lives in Parameter Store as a SecureString created by the deploy."""
+SecretKind = Literal["generated", "provided", "database_url", "redis_url", "database_password", "redis_token"]
+FromKind = Literal["database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port"]
 
-    secret: Literal["generated", "database_url", "redis_url"]
+
+class SecretRef(_Model):
+    """A setting whose value lives in Parameter Store as a SecureString: ``generated`` by the deploy (random,
+    never overwritten), ``provided`` by the team (``make secret``; the deploy fails while it is missing), or
+    composed by the deploy from the database / Redis credentials (``database_url``, ``redis_url``,
+    ``database_password``, ``redis_token``), rewritten whenever those credentials rotate."""
+
+    secret: SecretKind
     length: int = Field(default=64, description="only for generated secrets")
 
     @field_validator("length")
@@ -224,18 +231,72 @@ class SecretRef(_Model):
             raise ValueError(f"[config] length {value} is above 1024; use length: 64 (the default)")
         return value
 
+    @model_validator(mode="after")
+    def _length_only_generated(self) -> SecretRef:
+        if self.length != 64 and self.secret != "generated":
+            raise ValueError(f"[config] length is for generated secrets; a {self.secret} secret has no length")
+        return self
+
+
+class FromRef(_Model):
+    """A plain setting filled by the deployment with a part of the stage's database or Redis connection, for
+    apps that read ``DB_HOST``, ``DB_PORT`` ... separately. Delivered through Parameter Store (as a String
+    parameter) like the secrets, because ``database_user`` alternates between two users when the credentials
+    rotate and every part follows a replaced or restored database."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: FromKind = Field(alias="from")
+
 
 SettingValue = Annotated[
-    Annotated[str, Tag("plain")] | Annotated[SecretRef, Tag("secret")],
-    Discriminator(lambda value: "secret" if isinstance(value, dict | SecretRef) else "plain"),
+    Annotated[str, Tag("plain")] | Annotated[SecretRef, Tag("secret")] | Annotated[FromRef, Tag("from")],
+    Discriminator(
+        lambda value: (
+            "secret"
+            if isinstance(value, SecretRef) or (isinstance(value, dict) and not {"from", "from_"} & set(value))
+            else "from"
+            if isinstance(value, dict | FromRef)
+            else "plain"
+        )
+    ),
 ]
+
+
+def parameter_kind(value: SecretRef | FromRef) -> str:
+    """The kind of Parameter Store value a setting is (``generated``, ``provided``, ``database_url``, ...,
+    ``database_host`` ...): one name read by the deploy's handler, the guards and the review."""
+    return value.secret if isinstance(value, SecretRef) else value.from_
+
+
+def parameter_family(kind: str) -> str:
+    """generated / provided / composed (a URL) / part (one piece of the connection): the review's column."""
+    if kind in ("generated", "provided"):
+        return kind
+    return "composed" if kind.endswith("_url") else "part"
+
+
+def uses_database(kind: str) -> bool:
+    return kind.startswith("database_")
+
+
+def uses_cache(kind: str) -> bool:
+    return kind.startswith("redis_")
 
 
 class DatabaseConfig(_Model):
     engine_version: str = "17.6"
     instance_class: str = "t4g.micro"
     database_name: str = "app"
-    username: str = "app"
+    username: str = Field(default="app", description="the master user: admin, bootstrap and rotation only")
+    app_username: str = Field(
+        default="app_user",
+        pattern=r"^[a-z_][a-z0-9_]{0,56}$",
+        description="the user the app connects as; rotation alternates it with <app_username>_clone",
+    )
+    rotation_days: int | None = Field(
+        default=30, ge=1, le=365, description="rotate the master and app credentials this often; null: never"
+    )
     url_scheme: UrlScheme = "postgresql+asyncpg"
     allocated_storage_gib: int = Field(default=20, ge=20, le=65536)
     max_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
@@ -273,6 +334,11 @@ class DatabaseConfig(_Model):
 
     @model_validator(mode="after")
     def _autoscaling(self) -> DatabaseConfig:
+        if self.app_username in (self.username, f"{self.username}_clone") or self.app_username.endswith("_clone"):
+            raise ValueError(
+                f"@app_username@ [config] {self.app_username!r} must differ from the master user {self.username!r} "
+                "and not end in _clone (rotation names the second user <app_username>_clone)"
+            )
         if self.max_allocated_storage_gib <= self.allocated_storage_gib:
             raise ValueError(
                 f"[rds-storage-backup] max_allocated_storage_gib={self.max_allocated_storage_gib} must exceed "
@@ -289,6 +355,9 @@ class CacheConfig(_Model):
     node_type: str = "cache.t4g.micro"
     engine_version: str = "7.1"
     replicas: int = Field(default=0, ge=0, le=5, description="read replicas next to the primary")
+    rotation_days: int | None = Field(
+        default=30, ge=1, le=365, description="rotate the AUTH token this often (two-token scheme); null: never"
+    )
 
     @field_validator("node_type")
     @classmethod
@@ -783,7 +852,7 @@ class AppConfig(_Model):
 
     @field_validator("settings")
     @classmethod
-    def _settings(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+    def _settings(cls, value: dict[str, str | SecretRef | FromRef]) -> dict[str, str | SecretRef | FromRef]:
         problems = [
             f"@{name if re.fullmatch(r'[A-Za-z0-9_]{1,128}', name) else '<name>'}@ {text}"
             for name, setting in value.items()
@@ -957,11 +1026,21 @@ class AppConfig(_Model):
     def secret_settings(self) -> dict[str, SecretRef]:
         return {name: value for name, value in self.settings.items() if isinstance(value, SecretRef)}
 
+    @property
+    def parameter_settings(self) -> dict[str, str]:
+        """``{setting: kind}`` of every setting delivered from Parameter Store ``/<app>/<stage>/<NAME>``: the
+        secrets and the ``{from: ...}`` parts of the connection (see ``parameter_kind``)."""
+        return {
+            name: parameter_kind(value)
+            for name, value in self.settings.items()
+            if isinstance(value, SecretRef | FromRef)
+        }
+
     def stack_name(self, purpose: str) -> str:
         return f"{self.app}-{self.stage}-{purpose}"
 
 
-def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
+def _setting_problem(name: str, setting: str | SecretRef | FromRef) -> str | None:
     """The refusal for one settings entry (``[id] text``), or None. Never quotes the value."""
     if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,127}", name):
         return "[config] a setting name is UPPER_SNAKE_CASE (A-Z, 0-9, _), at most 128 characters"
@@ -971,22 +1050,22 @@ def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
             f"stage and region, {', '.join(p + '*' for p in RESERVED_PREFIXES)}); remove it or rename it"
         )
     # The URLs the deploy composes from the real endpoints: a hand-typed one (host, user, password) is refused first.
-    if name == "DATABASE_URL" and (isinstance(setting, str) or setting.secret != "database_url"):
+    if name == "DATABASE_URL" and not (isinstance(setting, SecretRef) and setting.secret == "database_url"):
         return (
             "[database-url-format] DATABASE_URL must be {secret: database_url}, composed by the deploy from the "
             "stage database's endpoint (a hand-typed host is not that database)"
         )
-    if name == "REDIS_URL" and (isinstance(setting, str) or setting.secret != "redis_url"):
+    if name == "REDIS_URL" and not (isinstance(setting, SecretRef) and setting.secret == "redis_url"):
         return "[redis-auth-tls] REDIS_URL must be {secret: redis_url}, composed by the deploy"
     if isinstance(setting, str) and (
         SECRET_NAME.search(name) or CREDENTIAL_URL.match(setting) or SECRET_VALUE.search(setting)
     ):
         kind = _secret_kind_for(name)
         fix = f"write {name}: {{secret: {kind}}} so it lives in Parameter Store as a SecureString"
-        if kind == "generated":
+        if kind == "provided":
             fix += (
-                f" (a key issued by someone else: store it first with aws ssm put-parameter --type SecureString "
-                f"--name /<app>/<stage>/{name}; the deploy never overwrites an existing value)"
+                f" and store the value with make secret STAGE=<stage> NAME={name} (a key the app itself issues, "
+                "such as a session signing key, may be {secret: generated})"
             )
         return f"[plaintext-secrets] a plain value that looks secret; {fix}"
     if isinstance(setting, str) and len(setting) > 4096:
@@ -995,4 +1074,11 @@ def _setting_problem(name: str, setting: str | SecretRef) -> str | None:
 
 
 def _secret_kind_for(name: str) -> str:
-    return {"DATABASE_URL": "database_url", "REDIS_URL": "redis_url"}.get(name, "generated")
+    """The secret kind a refusal suggests for a plain setting named ``name``."""
+    if name in ("DATABASE_URL", "REDIS_URL"):
+        return name.lower()
+    if re.fullmatch(r"(DB|DATABASE|PG|POSTGRES(QL)?)_?PASS(WORD)?", name):
+        return "database_password"
+    if re.fullmatch(r"REDIS_(PASS(WORD)?|TOKEN|AUTH(_TOKEN)?)", name):
+        return "redis_token"
+    return "provided"

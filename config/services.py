@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from config.schedule import Schedule, ScheduleError, parse_schedule
 
 if TYPE_CHECKING:
-    from config.schema import AppConfig, EcsSizing, EksSizing, HealthContract, SecretRef, ServerConfig
+    from config.schema import AppConfig, EcsSizing, EksSizing, HealthContract, ServerConfig
 
 ServiceKind = Literal["web", "worker", "job"]
 MIGRATE = "migrate"  # the name the migration step's task, log stream and Kubernetes Job carry
@@ -24,9 +24,10 @@ MIGRATE = "migrate"  # the name the migration step's task, log stream and Kubern
 class Service:
     """One process of the stage, fully resolved: what every target builds from.
 
-    ``settings``: the names it receives (plain and secret); ``secrets``: the secret ones among them, which its
-    principal may read and nothing else. ``uses_database``/``uses_cache``: it receives a ``database_url`` /
-    ``redis_url`` secret, so its compute is admitted to PostgreSQL / Redis (and only then).
+    ``settings``: the names it receives (plain and secret); ``secrets``: the ones among them delivered from
+    Parameter Store (secrets and ``{from: ...}`` parts), which its principal may read and nothing else.
+    ``uses_database``/``uses_cache``: it receives a part of the database / Redis connection (a URL, the password
+    or token, a host ...), so its compute is admitted to PostgreSQL / Redis (and only then).
     """
 
     name: str
@@ -62,9 +63,10 @@ class Service:
         return self.server.connections_per_unit if self.uses_database else 0
 
 
-def secret_uses(secrets: dict[str, SecretRef], names: tuple[str, ...]) -> tuple[bool, bool]:
-    kinds = {secrets[name].secret for name in names if name in secrets}
-    return "database_url" in kinds, "redis_url" in kinds
+def secret_uses(parameters: dict[str, str], names: tuple[str, ...]) -> tuple[bool, bool]:
+    """(uses the database, uses Redis) for a process receiving ``names``; ``parameters``: setting -> kind."""
+    kinds = {parameters[name] for name in names if name in parameters}
+    return any(k.startswith("database_") for k in kinds), any(k.startswith("redis_") for k in kinds)
 
 
 def schedule_or_error(text: str) -> Schedule:
@@ -76,7 +78,7 @@ def schedule_or_error(text: str) -> Schedule:
 
 def resolve_services(config: AppConfig) -> tuple[Service, ...]:
     """Every process of the stage (web first), then the migration step when ``migrate`` is set."""
-    secrets = config.secret_settings
+    secrets = config.parameter_settings
     out: list[Service] = []
     for name, spec in config.service_specs.items():
         names = tuple(spec.settings) if spec.settings is not None else tuple(config.settings)

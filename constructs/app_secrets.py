@@ -1,4 +1,5 @@
-"""The secret half of the settings map: one SecureString parameter per secret setting, same names for every target."""
+"""The Parameter Store half of the settings map: one parameter per secret or ``{from: ...}`` setting, same
+names for every target, rewritten when the credentials they come from rotate."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ from constructs import Construct
 from config.schema import AppConfig
 from constructs.cache import Cache
 from constructs.database import Database
-from constructs.secure_parameter import SecureParameter
+from constructs.secure_parameter import SecureParameter, refresh_on_rotation
 
 
 class AppSecrets(Construct):
-    """Creates ``/<app>/<stage>/<NAME>`` for every ``{secret: ...}`` setting of the stage.
+    """Creates ``/<app>/<stage>/<NAME>`` for every setting ``config.parameter_settings`` names.
 
     Args:
         config: the stage; its ``settings`` map decides which parameters exist and how they are filled.
-        database: source of ``database_url`` settings (master secret, endpoint, port, database name).
-        cache: source of ``redis_url`` settings (AUTH token secret, primary endpoint, port).
+        database: source of the ``database_*`` kinds (the app user's secret, endpoint, port, database name).
+        cache: source of the ``redis_*`` kinds (AUTH token secret, primary endpoint, port).
     """
 
     def __init__(
@@ -27,39 +28,63 @@ class AppSecrets(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.parameters: dict[str, SecureParameter] = {}
-        for setting, ref in config.secret_settings.items():
+        self.kinds = config.parameter_settings
+        db_fields = {
+            "Scheme": config.database.url_scheme,
+            "Host": database.instance.db_instance_endpoint_address,
+            "Port": database.instance.db_instance_endpoint_port,
+            "Database": config.database.database_name,
+        }
+        redis_fields = {"Host": cache.endpoint_address, "Port": cache.endpoint_port}
+        for setting, kind in self.kinds.items():
             name = config.parameter_name(setting)
-            if ref.secret == "generated":
-                parameter = SecureParameter(self, setting, name=name, kind="generated", length=ref.length)
-            elif ref.secret == "database_url":
+            if kind.startswith("database_"):
                 parameter = SecureParameter(
                     self,
                     setting,
                     name=name,
-                    kind="database_url",
-                    source_secret_arn=database.secret_arn,
-                    url_fields={
-                        "Scheme": config.database.url_scheme,
-                        "Host": database.instance.db_instance_endpoint_address,
-                        "Port": database.instance.db_instance_endpoint_port,
-                        "Database": config.database.database_name,
-                    },
+                    kind=kind,
+                    source_secret_arn=database.app_secret.secret_arn,
+                    fields=db_fields if kind == "database_url" else _pick(db_fields, kind),
                 )
                 database.grant_read_credentials(parameter.handler)
-            else:
+                # The app user exists (and its secret names the instance) before anything is composed from it.
+                parameter.resource.node.add_dependency(database.users.bootstrap)
+            elif kind.startswith("redis_"):
                 parameter = SecureParameter(
                     self,
                     setting,
                     name=name,
-                    kind="redis_url",
+                    kind=kind,
                     source_secret_arn=cache.auth_secret.secret_arn,
-                    url_fields={"Host": cache.endpoint_address, "Port": cache.endpoint_port},
+                    fields=redis_fields,
                 )
                 cache.auth_secret.grant_read(parameter.handler)
+            else:
+                ref = config.secret_settings[setting]
+                parameter = SecureParameter(self, setting, name=name, kind=kind, length=ref.length)
             self.parameters[setting] = parameter
+        self.rotation_sources = {
+            "database": database.app_secret.secret_arn if database.users.rotation_days else None,
+            "cache": cache.auth_secret.secret_arn if cache.rotation_days else None,
+        }
+        for source, secret_arn in self.rotation_sources.items():
+            followers = [p for s, p in self.parameters.items() if self.kinds[s].startswith(f"{_PREFIX[source]}_")]
+            if secret_arn is not None:
+                refresh_on_rotation(self, f"{source.capitalize()}Rotated", secret_arn=secret_arn, parameters=followers)
 
     def grant_read(self, grantee: iam.IGrantable, names: Iterable[str]) -> None:
-        """Let ``grantee`` read exactly the secret settings ``names`` (ssm:GetParameters + kms:Decrypt via the
-        aws/ssm key): a service's principal reads the secrets that service names, nothing else."""
+        """Let ``grantee`` read exactly the settings ``names`` (ssm:GetParameters + kms:Decrypt via the aws/ssm
+        key): a service's principal reads the secrets that service names, nothing else."""
         for name in sorted(set(names)):
             self.parameters[name].grant_read(grantee)
+
+
+_PREFIX = {"database": "database", "cache": "redis"}
+# The handler property each database part overrides from the endpoint (the rest come from the app user's secret).
+_PART_FIELD = {"database_host": "Host", "database_port": "Port", "database_name": "Database"}
+
+
+def _pick(fields: dict[str, str], kind: str) -> dict[str, str]:
+    key = _PART_FIELD.get(kind)
+    return {key: fields[key]} if key else {}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jsii
 from aws_cdk import (
+    ArnFormat,
     Duration,
     Fn,
     RemovalPolicy,
+    Stack,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
     aws_elasticache as elasticache,
+    aws_iam as iam,
+    aws_lambda as lambda_,
     aws_secretsmanager as secretsmanager,
     aws_sns as sns,
 )
@@ -19,10 +24,15 @@ from constructs import Construct
 
 from config.schema import CacheConfig
 from constructs.alarms import GT, add_alarm
-from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.nag import DEPLOY_HELPER_CHECKS, SECRETS_AWS_KEY, acknowledge, skip_checks
 from constructs.retention import log_group
 
 REDIS_PORT = 6379
+ROTATION_DIR = Path(__file__).resolve().parents[1] / "functions" / "redis_rotation"
+ROTATION_REASON = (
+    "rotation function Secrets Manager invokes on the schedule (it retries a failed rotation itself); it calls "
+    "only the ElastiCache and Secrets Manager APIs (no VPC) and its environment holds no secret"
+)
 
 
 @jsii.implements(ec2.IConnectable)
@@ -111,8 +121,12 @@ class Cache(Construct):
         self.node_count = 1 + config.replicas
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
         acknowledge(self.replication_group, "AEC5", "a non-default port is obscurity; access is SG-to-SG only")
-        acknowledge(self.auth_secret, "SMG4", "rotation would stale the composed REDIS_URL; rotate by redeploy")
         skip_checks(self.auth_secret, ["CKV_AWS_149"], SECRETS_AWS_KEY)
+        self.rotation_days = config.rotation_days
+        if config.rotation_days is None:
+            acknowledge(self.auth_secret, "SMG4", "cache.rotation_days is null in this stage: rotate by hand only")
+        else:
+            self._add_rotation(config.rotation_days)
         if not multi_az:
             acknowledge(
                 self.replication_group, "AEC4", "no replica is this stage's choice; prod requires replicas >= 1"
@@ -121,6 +135,61 @@ class Cache(Construct):
     @property
     def connections(self) -> ec2.Connections:
         return self._connections
+
+    def _add_rotation(self, days: int) -> None:
+        """Rotate the AUTH token with ElastiCache's two-token scheme (functions/redis_rotation): while the new
+        token is set, the one the app holds stays valid, so running processes keep working until they roll out
+        with the rewritten REDIS_URL."""
+        stack = Stack.of(self)
+        logs_ = log_group(self, "RotationLogs", days=30)
+        function = lambda_.Function(
+            self,
+            "Rotation",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(ROTATION_DIR)),
+            timeout=Duration.minutes(15),
+            memory_size=256,
+            log_group=logs_,
+            environment={"REPLICATION_GROUP_ID": self.replication_group.ref},
+            description="rotates the Redis AUTH token (ROTATE keeps the current token valid); never logs values",
+        )
+        skip_checks(function, DEPLOY_HELPER_CHECKS, ROTATION_REASON)
+        assert function.role is not None
+        group_arn = stack.format_arn(
+            service="elasticache",
+            resource="replicationgroup",
+            resource_name=self.replication_group.ref,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["elasticache:ModifyReplicationGroup", "elasticache:DescribeReplicationGroups"],
+                resources=[group_arn],
+            )
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]))
+        acknowledge(
+            function,
+            "IAM5[Resource::*]",
+            "secretsmanager:GetRandomPassword acts on no resource (IAM supports only '*' for it)",
+        )
+        acknowledge(
+            function,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's default function role: log writing only",
+        )
+        self.auth_secret.add_rotation_schedule(
+            "RotationSchedule",
+            rotation_lambda=function,
+            automatically_after=Duration.days(days),
+            rotate_immediately_on_update=False,
+        )
+        self.rotation_function = function
+        # Secrets Manager may invoke it for this account's secrets only (confused deputy, checkov CKV_AWS_364).
+        for child in function.node.find_all():
+            if isinstance(child, lambda_.CfnPermission):
+                child.source_account = stack.account
 
     @property
     def replication_group_id(self) -> str:

@@ -20,6 +20,7 @@ from constructs import Construct
 from config.schema import DatabaseConfig
 from config.sizing import instance_memory_gib, max_connections
 from constructs.alarms import GT, LT, add_alarm
+from constructs.database_users import DatabaseUsers
 from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
 from constructs.retention import retention
 
@@ -112,9 +113,18 @@ class Database(Construct):
             else None,
             copy_tags_to_snapshot=True,
         )
+        # The app signs in as its own user (two alternating logins), never as the master user; both rotate.
+        self.users = DatabaseUsers(
+            self,
+            "Users",
+            instance=self.instance,
+            master_secret=self.credentials,
+            database_security_group=self.security_group,
+            vpc=vpc,
+            config=config,
+        )
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
         acknowledge(self.instance, "RDS11", "a non-default port is obscurity; access is SG-to-SG from app targets only")
-        acknowledge(self.credentials, "SMG4", "rotation would stale the composed DATABASE_URL; rotate by redeploy")
         skip_checks(self.credentials, ["CKV_AWS_149"], SECRETS_AWS_KEY)
         if config.monitoring_interval_seconds:
             acknowledge(
@@ -138,10 +148,17 @@ class Database(Construct):
 
     @property
     def secret_arn(self) -> str:
+        """The master user's secret (admin and rotation only; no app process reads it)."""
         return self.credentials.secret_arn
 
+    @property
+    def app_secret(self) -> secretsmanager.ISecret:
+        """The app user's secret: every composed database setting is built from its AWSCURRENT value."""
+        return self.users.app_secret
+
     def grant_read_credentials(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.credentials.grant_read(grantee)
+        """Read the app user's secret (the settings handler composes DATABASE_URL and the parts from it)."""
+        return self.users.app_secret.grant_read(grantee)
 
     @property
     def max_connections(self) -> int | None:

@@ -45,6 +45,10 @@ ALB_CONTROLLER_VERSION = eks.AlbControllerVersion.V2_17_1
 # External Secrets Operator: runs as Deployments (Fargate-compatible, unlike the Secrets Store CSI driver).
 ESO_CHART_VERSION = "0.20.4"
 ESO_REPOSITORY = "https://charts.external-secrets.io"
+# Stakater Reloader: rolls a Deployment out when a Secret it names changes (External Secrets refreshed it from
+# Parameter Store after a rotation or `make secret`). Runs in the app namespace, watching only that namespace.
+RELOADER_CHART_VERSION = "2.2.12"
+RELOADER_REPOSITORY = "https://stakater.github.io/stakater-charts"
 # Regions whose EKS add-on images live in account 602401143452. Pulling the ALB controller image from the stage
 # region keeps the pull on the ECR VPC endpoints; elsewhere CDK's default (us-west-2) is kept and needs NAT.
 EKS_IMAGE_ACCOUNT = "602401143452"
@@ -223,6 +227,32 @@ class EksFargateCluster(Construct):
         )
         store.node.add_dependency(external_secrets)  # ESO's CRDs before the store
         web = config.web
+        # In the app namespace (its Fargate profile), with a namespaced Role: it may read Secrets and patch the
+        # Deployments of this namespace only (watchGlobally: false).
+        reloader = cluster.add_helm_chart(
+            "Reloader",
+            chart="reloader",
+            repository=RELOADER_REPOSITORY,
+            version=RELOADER_CHART_VERSION,
+            release="reloader",
+            namespace=eks_config.namespace,
+            create_namespace=False,
+            values={
+                "reloader": {
+                    "watchGlobally": False,
+                    "ignoreConfigMaps": True,  # plain settings change only with a deploy, which rolls out itself
+                    "readOnlyRootFileSystem": True,
+                    "deployment": {
+                        "resources": {
+                            "requests": {"cpu": "250m", "memory": "512Mi"},
+                            "limits": {"cpu": "250m", "memory": "512Mi"},
+                        },
+                    },
+                },
+            },
+        )
+        for dependency in (namespaces, app_profile):
+            reloader.node.add_dependency(dependency)
         self.app_chart = AppChart(
             cdk8s.App(),
             "app",

@@ -70,6 +70,7 @@ class FargateWorkloads(Construct):
     Attributes:
         migration: the migration step, or None without ``migrate``; ``protect`` makes resources wait for it.
         targets: the ComputeTarget of every service built here.
+        services: the workers' ECS services by service name (what a changed setting rolls out).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class FargateWorkloads(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.targets: list[ComputeTarget] = []
+        self.services: dict[str, ecs.FargateService] = {}  # the long-running ones (workers), by service name
         self.migration: MigrationStep | None = None
         self._protected: list[IConstruct] = []
         for service in config.workloads:
@@ -99,6 +101,7 @@ class FargateWorkloads(Construct):
                 )  # fmt: skip
                 units = service.ecs.surge_tasks
                 self._protected.append(part.service)
+                self.services[service.name] = part.service
             elif service.kind == "job" and service.runs_on(kind):
                 part = ScheduledJob(
                     self, _id(service), cluster=cluster, config=config, service=service, secrets=secrets,

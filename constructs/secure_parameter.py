@@ -1,43 +1,58 @@
-"""SSM SecureString parameter created by the deploy itself (CloudFormation cannot create SecureStrings)."""
+"""Parameter Store values of the app's settings, written by the deploy itself (CloudFormation cannot create
+SecureStrings) and rewritten when the credentials they are composed from rotate."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from aws_cdk import (
     CustomResource,
     Duration,
     RemovalPolicy,
     Stack,
+    aws_events as events,
+    aws_events_targets as targets,
     aws_iam as iam,
     aws_lambda as lambda_,
     aws_ssm as ssm,
 )
 from constructs import Construct
 
-from constructs.nag import DEPLOY_HELPER, DEPLOY_HELPER_CHECKS, acknowledge, nag_resource, skip_checks
+from constructs.nag import DEPLOY_HELPER_CHECKS, acknowledge, nag_resource, skip_checks
 from constructs.retention import log_group
 
 RESOURCE_TYPE = "Custom::SecureParameter"
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secure_parameter"
 _FUNCTION_ID = "SecureParameterFunction"
 
-Kind = Literal["generated", "database_url", "redis_url"]
+# Kinds whose value the handler composes from a credential secret (and rewrites when it rotates); ``generated`` is
+# written once, ``provided`` never (the team stores it with ``make secret``; the handler only checks it exists).
+FROM_SECRET = frozenset({"database_url", "database_password", "database_user", "redis_url", "redis_token"})
+# Parts that are not secret: String parameters (visible in the console), delivered the same way.
+PLAIN_KINDS = frozenset(
+    {"database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port"}
+)
+KINDS = FROM_SECRET | PLAIN_KINDS | {"generated", "provided"}
+HELPER_REASON = (
+    "deploy-time helper: CloudFormation invokes it synchronously (a failure fails the deployment); EventBridge also "
+    "invokes it when a source credential rotates, where Lambda retries twice and doctor's secret-rollout-stale "
+    "shows a value that did not follow; it calls only AWS APIs (no VPC) and its environment holds no secret"
+)
 
 
 class SecureParameter(Construct):
-    """One SecureString parameter, created if absent and never overwritten (``generated``), or composed at
-    deploy time from a Secrets Manager secret (``database_url``, ``redis_url``). The value never reaches
-    CloudFormation; the parameter is retained when the stack is deleted.
+    """One parameter: created if absent and never overwritten (``generated``), checked to exist (``provided``:
+    the deploy fails with the ``make secret`` command to run), or composed from a Secrets Manager secret and
+    the endpoints (``database_url`` ... ``redis_port``), rewritten only when the value changes. The value never
+    reaches CloudFormation; the parameter is retained when the stack is deleted.
 
     Args:
         name: full parameter name, ``/<app>/<stage>/<SETTING>``.
-        kind: ``generated`` (random, ``length`` characters), ``database_url`` or ``redis_url``.
+        kind: one of ``KINDS`` (``config.schema.parameter_kind``).
         length: characters of a generated value. Default: 64; below 32 is refused at deploy by the handler
             and at synth by the secret-key-weak guard.
-        source_secret: the secret a URL is composed from (RDS master secret, Redis AUTH token).
-        url_fields: extra handler properties for URLs (``Scheme``, ``Host``, ``Port``, ``Database``).
+        source_secret_arn: the secret a composed value comes from (the app user's secret, the Redis AUTH token).
+        fields: extra handler properties (``Scheme``, ``Host``, ``Port``, ``Database``).
     """
 
     def __init__(
@@ -46,21 +61,26 @@ class SecureParameter(Construct):
         construct_id: str,
         *,
         name: str,
-        kind: Kind,
+        kind: str,
         length: int = 64,
         source_secret_arn: str | None = None,
-        url_fields: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if kind not in KINDS:
+            raise ValueError(f"[ssm-securestring-missing] {name}: unknown kind {kind!r}; use one of {sorted(KINDS)}")
         function = _handler_function(Stack.of(self), name.rsplit("/", 1)[0])
-        properties: dict[str, str] = {"Name": name, "Kind": kind, "Description": f"{kind} setting, managed by CDK"}
+        manager = "stored with make secret" if kind == "provided" else "managed by CDK"
+        properties: dict[str, str] = {"Name": name, "Kind": kind, "Description": f"{kind} setting, {manager}"}
         if kind == "generated":
             properties["Length"] = str(length)
-        else:
+        if kind in FROM_SECRET:
             if source_secret_arn is None:
                 raise ValueError(f"[ssm-securestring-missing] {name}: a {kind} parameter needs source_secret_arn")
             properties["SecretArn"] = source_secret_arn
-            properties.update(url_fields or {})
+        properties.update(fields or {})
+        self.kind = kind
+        self.properties = properties
         self.handler = function
         self.resource = CustomResource(
             self,
@@ -85,6 +105,37 @@ class SecureParameter(Construct):
         return self.parameter.grant_read(grantee)
 
 
+def refresh_on_rotation(
+    scope: Construct, construct_id: str, *, secret_arn: str, parameters: list[SecureParameter]
+) -> None:
+    """When ``secret_arn``'s AWSCURRENT moves (a rotation finished), the handler rewrites ``parameters`` from it.
+
+    Secrets Manager publishes ``Secret Label Updated`` to EventBridge natively (no CloudTrail trail needed); the
+    rule's constant input lists the parameters with the same properties the deploy used. A rewritten parameter
+    emits ``Parameter Store Change``, which rolls out the services that read it (``SecretRollout``).
+    """
+    if not parameters:
+        return
+    rule = events.Rule(
+        scope,
+        construct_id,
+        description="rewrite the settings composed from this secret when its rotation finishes",
+        event_pattern=events.EventPattern(
+            source=["aws.secretsmanager"],
+            detail_type=["Secret Label Updated"],
+            resources=[secret_arn],
+            detail={"labelUpdated": ["AWSCURRENT"]},
+        ),
+    )
+    rule.add_target(
+        targets.LambdaFunction(
+            parameters[0].handler,
+            event=events.RuleTargetInput.from_object({"Refresh": [p.properties for p in parameters]}),
+            retry_attempts=4,
+        )
+    )
+
+
 def _handler_function(stack: Stack, path_prefix: str) -> lambda_.Function:
     """The one handler per stack; it may write parameters under ``path_prefix`` only."""
     existing = stack.node.try_find_child(_FUNCTION_ID)
@@ -100,14 +151,31 @@ def _handler_function(stack: Stack, path_prefix: str) -> lambda_.Function:
     logs_.grant_write(role)
     role.add_to_policy(
         iam.PolicyStatement(
-            actions=["ssm:PutParameter"],
+            # GetParameter: a provided value exists; a composed value changed (written only then).
+            actions=["ssm:PutParameter", "ssm:GetParameter"],
             resources=[
                 stack.format_arn(service="ssm", resource="parameter", resource_name=f"{path_prefix.lstrip('/')}/*")
             ],
         )
     )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
+            conditions={"StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}},
+        )
+    )
     scope = nag_resource(stack, f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter{path_prefix}/*")
-    acknowledge(role, f"IAM5[Resource::{scope}]", f"writes only parameters under this stage's path {path_prefix}/")
+    acknowledge(
+        role, f"IAM5[Resource::{scope}]", f"reads and writes only parameters under this stage's path {path_prefix}/"
+    )
+    key_scope = nag_resource(stack, stack.format_arn(service="kms", resource="key", resource_name="*"))
+    acknowledge(
+        role,
+        f"IAM5[Resource::{key_scope}]",
+        "decrypts only through Parameter Store (kms:ViaService), to compare a composed value before writing it; "
+        "the aws/ssm key's id is not known at synth",
+    )
     function = lambda_.Function(
         stack,
         _FUNCTION_ID,
@@ -118,7 +186,7 @@ def _handler_function(stack: Stack, path_prefix: str) -> lambda_.Function:
         memory_size=256,
         role=role,
         log_group=logs_,
-        description="Custom::SecureParameter: creates SecureString parameters; never returns values",
+        description="Custom::SecureParameter: writes the stage's setting parameters; never returns values",
     )
-    skip_checks(function, DEPLOY_HELPER_CHECKS, DEPLOY_HELPER)
+    skip_checks(function, DEPLOY_HELPER_CHECKS, HELPER_REASON)
     return function

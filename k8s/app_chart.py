@@ -36,7 +36,7 @@ class AppChartProps:
     target_group_arn: the CloudFormation ALB's IP target group the pods join (TargetGroupBinding).
     region: region of the Parameter Store the secret store reads.
     secret_store_service_account / secret_store_namespace: ESO's IRSA service account (jwt auth).
-    refresh_interval: how often ESO re-reads the parameters (default ``1h``).
+    refresh_interval: how often ESO re-reads the parameters (default ``5m``: a changed value reaches pods in minutes).
     """
 
     name: str
@@ -65,7 +65,7 @@ class AppChartProps:
     region: str
     secret_store_service_account: str = "external-secrets"
     secret_store_namespace: str = "external-secrets"
-    refresh_interval: str = "1h"
+    refresh_interval: str = "5m"
 
     @property
     def settings_name(self) -> str:
@@ -130,6 +130,16 @@ WORKER_DECISIONS = {
     "CKV_K8S_8": "a worker serves no HTTP: Kubernetes restarts it when its process exits; its queue shows it stalls",
     "CKV_K8S_9": "a worker takes no traffic from a Service, so there is nothing for a readiness probe to gate",
 }
+
+
+# Reloader (installed by the EKS stack, watching the app namespace only) rolls a Deployment out when a Secret named
+# here changes: External Secrets refreshes the Secret from Parameter Store, the pods restart health-gated.
+RELOAD_ANNOTATION = "secret.reloader.stakater.com/reload"
+
+
+def rollout_annotations(secrets_name: str, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The Deployment annotation that restarts it when its ExternalSecret's Secret changes (none without secrets)."""
+    return {RELOAD_ANNOTATION: secrets_name} if secrets else {}
 
 
 def scanner_annotations(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -300,7 +310,7 @@ class AppChart(cdk8s.Chart):
             name=props.name,
             namespace=ns,
             labels=labels,
-            annotations=scanner_annotations(),
+            annotations={**scanner_annotations(), **rollout_annotations(f"{props.name}-secrets", props.secrets)},
             # No spec.replicas: the HPA owns the count; a re-apply must not reset a scaled-out deployment.
             spec={
                 "selector": {"matchLabels": labels},

@@ -20,6 +20,7 @@ from k8s.app_chart import (
     autoscaler,
     base_container,
     pod_spec,
+    rollout_annotations,
     scanner_annotations,
     service_account,
     settings_objects,
@@ -61,7 +62,7 @@ class ServiceChartProps:
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     secret_store_name: str
-    refresh_interval: str = "1h"
+    refresh_interval: str = "5m"
 
     @property
     def name(self) -> str:
@@ -119,7 +120,10 @@ class ServiceChart(cdk8s.Chart):
             name=props.name,
             namespace=props.namespace,
             labels=labels,
-            annotations=scanner_annotations(WORKER_DECISIONS),
+            annotations={
+                **scanner_annotations(WORKER_DECISIONS),
+                **rollout_annotations(f"{props.name}-secrets", props.secrets),
+            },
             # No spec.replicas: the HPA owns the count. A rollout never drops below the running count.
             spec={
                 "selector": {"matchLabels": labels},

@@ -194,16 +194,27 @@ def _secrets(base: Report, head: Report) -> list[Finding]:
     def readable(report: Report) -> set[tuple[str, str]]:
         return {(u.reference, reader) for u in report.secrets for reader in u.readers}
 
+    def lifecycle(report: Report) -> dict[str, tuple[str, str]]:
+        return {u.reference: (u.kind, u.rotation) for u in report.secrets}
+
     found = []
     old, new = uses(base), uses(head)
+    kinds = lifecycle(head)
     for key in sorted(old.keys() | new.keys()):
         target, setting = key
         if key not in old:
-            found.append(Finding("secrets", "added", f"{setting} in {target}", f"from {new[key]}"))
+            kind, rotation = kinds.get(new[key], ("?", ""))
+            detail = f"from {new[key]} ({kind}{', ' + rotation if rotation else ''})"
+            found.append(Finding("secrets", "added", f"{setting} in {target}", detail))
         elif key not in new:
             found.append(Finding("secrets", "removed", f"{setting} in {target}", f"was {old[key]}"))
         elif old[key] != new[key]:
             found.append(Finding("secrets", "changed", f"{setting} in {target}", f"{old[key]} → {new[key]}"))
+    was = lifecycle(base)
+    for reference, (kind, rotation) in sorted(kinds.items()):
+        if reference in was and was[reference] != (kind, rotation):
+            old_kind, old_rotation = was[reference]
+            found.append(Finding("secrets", "changed", reference, f"{old_kind}, {old_rotation} → {kind}, {rotation}"))
     before, after = readable(base), readable(head)
     for sign, items in (("can now read", after - before), ("can no longer read", before - after)):
         for reference, reader in sorted(items):

@@ -170,6 +170,8 @@ def _secrets(report: Report) -> list[str]:
             u.source,
             code(u.setting),
             code(u.reference),
+            u.kind,
+            u.rotation,
             u.store,
             code(u.consumer),
             codes(u.readers),
@@ -177,7 +179,8 @@ def _secrets(report: Report) -> list[str]:
         ]
         for u in report.secrets
     )
-    headers = ["Target", "Stack", "Via", "Setting", "Parameter / secret", "Store", "Consumer", "Readable by (IAM)"]
+    headers = ["Target", "Stack", "Via", "Setting", "Parameter / secret", "Kind", "Changes", "Store", "Consumer"]
+    headers += ["Readable by (IAM)"]
     return table([*headers, "Consumer can read"], rows)
 
 

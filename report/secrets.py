@@ -1,4 +1,5 @@
-"""Secrets map: setting -> parameter/secret -> consumer and the IAM principals that can read it.
+"""Secrets map: setting -> parameter/secret -> consumer and the IAM principals that can read it, with what kind
+of value it is (generated / provided / composed / part) and how often the credential behind it rotates.
 
 Sources: ECS container ``Secrets`` (consumer: the task execution role), Elastic Beanstalk
 ``environmentsecrets`` options (consumer: the instance profile role) and Kubernetes ``ExternalSecret``
@@ -8,7 +9,7 @@ objects (consumer: the secret store; readers are matched on the remote key as a 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from report.assembly import K8sObject, Stack, eb_options, k8s_name
@@ -26,7 +27,9 @@ EB_INSTANCE_PROFILE = ("aws:autoscaling:launchconfiguration", "IamInstanceProfil
 class SecretUse:
     """A setting injected from a parameter or secret, who consumes it and who can read it.
 
-    ``consumer_can_read`` is None when the consumer is unknown or not an IAM role in the assembly.
+    ``consumer_can_read`` is None when the consumer is unknown or not an IAM role in the assembly. ``kind``:
+    generated / provided / composed / part (``?`` when no parameter of the assembly writes it); ``rotation``:
+    how the value changes (``every 30 days``, ``make secret``, ``never``).
     """
 
     target: str
@@ -38,6 +41,41 @@ class SecretUse:
     consumer: str
     readers: tuple[str, ...]
     consumer_can_read: bool | None
+    kind: str = "?"
+    rotation: str = ""
+
+
+def _families(stacks: Sequence[Stack], resolver: Resolver) -> dict[str, tuple[str, str]]:
+    """``{parameter name: (kind family, rotation)}`` from the ``Custom::SecureParameter`` resources and the
+    rotation schedules of the secrets they are composed from."""
+    schedules: dict[str, str] = {}
+    for stack in stacks:
+        for _, properties in stack.of_type("AWS::SecretsManager::RotationSchedule"):
+            rules = properties.get("RotationRules") or {}
+            every = rules.get("ScheduleExpression") or (
+                f"rate({rules['AutomaticallyAfterDays']} days)" if "AutomaticallyAfterDays" in rules else ""
+            )
+            schedules[resolver.qualified(properties.get("SecretId"), stack)] = _every(str(every))
+    found: dict[str, tuple[str, str]] = {}
+    for stack in stacks:
+        for _, properties in stack.of_type(f"Custom::{SECURE_PARAMETER}"):
+            kind, name = str(properties.get("Kind")), fmt(properties.get("Name"))
+            if kind in ("generated", "provided"):
+                found[name] = (kind, "make secret" if kind == "provided" else "never (generated once)")
+                continue
+            family = "composed" if kind.endswith("_url") else "part"
+            source = properties.get("SecretArn")
+            rotation = (
+                schedules.get(resolver.qualified(source, stack), "not rotated") if source else "with the endpoint"
+            )
+            found[name] = (f"{family} ({kind})", rotation)
+    return found
+
+
+def _every(expression: str) -> str:
+    """``rate(30 days)`` -> ``every 30 days``; anything else as written."""
+    inner = expression.removeprefix("rate(").removesuffix(")")
+    return f"every {inner}" if inner != expression else expression or "rotated"
 
 
 def _store_of(resource_type: str) -> str:
@@ -113,6 +151,11 @@ def extract_secrets(
     resolver = resolver or Resolver(stacks)
     grants = attachments(stacks, resolver)
     roles = {resource_key(stack, logical_id) for stack in stacks for logical_id, _ in stack.of_type("AWS::IAM::Role")}
+    families = _families(stacks, resolver)
+
+    def family(reference: str) -> tuple[str, str]:
+        return next((v for name, v in families.items() if reference.endswith(name)), ("?", ""))
+
     uses: list[SecretUse] = []
     for stack in stacks:
         for target, source, setting, value, consumer in _cfn_settings(stack, resolver):
@@ -120,8 +163,22 @@ def extract_secrets(
             who = readers([resolver.qualified(value, stack)], store, grants, resolver)
             reference = resolver.display(value, stack)
             can_read = True if consumer in who else (False if consumer in roles else None)
-            uses.append(SecretUse(target, stack.name, source, fmt(setting), reference, store, consumer, who, can_read))
+            uses.append(
+                SecretUse(
+                    target,
+                    stack.name,
+                    source,
+                    fmt(setting),
+                    reference,
+                    store,
+                    consumer,
+                    who,
+                    can_read,
+                    *family(reference),
+                )
+            )
     for obj in k8s:
         if obj.get("kind") == "ExternalSecret":
-            uses.extend(_external_secrets(obj, grants, resolver))
+            uses.extend(replace(use, kind=k, rotation=r) for use in _external_secrets(obj, grants, resolver)
+                        for k, r in [family(use.reference)])  # fmt: skip
     return sorted(uses, key=lambda use: (use.stack, use.target, use.setting, use.reference))

@@ -12,6 +12,7 @@ from config.schema import AppConfig
 from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_workloads import wire_to_data
+from constructs.secret_rollout import SecretRollout
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 from stacks.workloads import stage_workloads
@@ -66,6 +67,8 @@ class EbStack(StageStack):
             "SolutionStackName": eb.solution_stack,
         }
         groups: list[ec2.ISecurityGroup] = [security_group]
+        cluster_name: str | None = None
+        workers: dict[str, ecs.FargateService] = {}
         if any(not s.is_web and s.runs_on("eb") for s in config.workloads):
             # Workers, jobs and the migration step run as Fargate tasks (README: "Elastic Beanstalk target").
             self.cluster = ecs.Cluster(self, "Tasks", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
@@ -74,7 +77,18 @@ class EbStack(StageStack):
             )
             self.workloads.protect(self.beanstalk.environment)  # the new version serves only after migrating
             groups += [t.security_group for t in self.workloads.targets]
-            outputs["TaskClusterName"] = self.cluster.cluster_name
+            outputs["TaskClusterName"] = cluster_name = self.cluster.cluster_name
+            workers = self.workloads.services
+        SecretRollout(
+            self,
+            "SecretRollout",
+            config=config,
+            ecs_cluster=cluster_name,
+            ecs_services={name: (s.service_arn, s.service_name) for name, s in workers.items()},
+            eb_environment=(self.beanstalk.environment_name, self.beanstalk.application.ref),
+            alarm_topic=data.alarm_topic,
+            alarm_prefix=f"{prefix}-eb",
+        )
         outputs["ComputeSecurityGroupIds"] = Fn.join(",", [g.security_group_id for g in groups])
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -13,6 +13,7 @@ from constructs.compute_target import ComputeTarget
 from constructs.fargate_service import FargateService
 from constructs.fargate_workloads import wire_to_data
 from constructs.load_balancer import WebLoadBalancer
+from constructs.secret_rollout import SecretRollout
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 from stacks.workloads import stage_workloads
@@ -64,6 +65,16 @@ class EcsStack(StageStack):
             self, kind="ecs", cluster=self.cluster, config=config, data=data, alarm_prefix=prefix
         )
         self.workloads.protect(self.service.service)  # the new version takes traffic only after migrating
+        services = {web.name: self.service.service, **self.workloads.services}
+        SecretRollout(
+            self,
+            "SecretRollout",
+            config=config,
+            ecs_cluster=self.cluster.cluster_name,
+            ecs_services={name: (s.service_arn, s.service_name) for name, s in services.items()},
+            alarm_topic=data.alarm_topic,
+            alarm_prefix=prefix,
+        )
 
         groups = [self.service.security_group, *(t.security_group for t in self.workloads.targets)]
         outputs = {

@@ -155,3 +155,14 @@ def test_app_prints_every_config_problem_without_traceback(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
     assert "  [config] colour: 'blue' — unknown key" in result.stderr
     assert "  [rds-storage-backup] database.backup_retention_days: 3 — backups kept 3 days" in result.stderr
+
+
+def test_secret_kind_words_match_the_schema() -> None:
+    """The refusal printer shows `secret: provided` as a kind, not hidden: its word list is the schema's."""
+    from typing import get_args
+
+    from config.redact import FROM_KINDS, SECRET_KINDS
+    from config.schema import FromKind, SecretKind
+
+    assert get_args(SecretKind) == SECRET_KINDS
+    assert get_args(FromKind) == FROM_KINDS

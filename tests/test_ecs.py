@@ -129,7 +129,9 @@ def test_db_and_cache_rules_live_in_the_ecs_stack(dev: Synthesized) -> None:
     ingress = _resources(dev, "AWS::EC2::SecurityGroupIngress")
     targets = {json.dumps(r["Properties"]["GroupId"]) for r in ingress.values()}
     assert any("DatabaseSecurityGroup" in t for t in targets) and any("CacheSecurityGroup" in t for t in targets)
-    assert "SecurityGroupIngress" not in json.dumps(dev.template(dev.stacks.data)["Resources"])
+    data = dev.template(dev.stacks.data)["Resources"]
+    sources = [r["Properties"]["SourceSecurityGroupId"] for r in data.values() if r["Type"].endswith("Ingress")]
+    assert ["DatabaseUsersSecurityGroup" in json.dumps(s) for s in sources] == [True]  # rotation and bootstrap
 
 
 def test_alarms_cover_alb_and_service(dev: Synthesized) -> None:

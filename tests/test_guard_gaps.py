@@ -158,7 +158,7 @@ def test_database_url_parameter_with_a_hand_typed_host_is_refused() -> None:
         name=config.parameter_name("DATABASE_URL_RO"),
         kind="database_url",
         source_secret_arn=database.secret_arn,
-        url_fields={"Scheme": "postgresql+asyncpg", "Host": "db.example.internal", "Port": "5432", "Database": "app"},
+        fields={"Scheme": "postgresql+asyncpg", "Host": "db.example.internal", "Port": "5432", "Database": "app"},
     )
     lines = [line for line in refusals(app) if line.startswith("[database-url-format] ")]
     expected = "Host=db.example.internal, not the stage database's endpoint — compose it from the database"
@@ -169,6 +169,10 @@ def test_database_url_parameter_with_a_hand_typed_host_is_refused() -> None:
     ), lines
     assert any(line.startswith("[database-url-format] shop-dev-data/ReadOnlyUrl/") and "Port=5432" in line
                for line in lines), lines  # fmt: skip
+    # Composed from the master user's secret (database.secret_arn): the app never signs in as the master user.
+    assert any(line.startswith("[database-url-format] shop-dev-data/ReadOnlyUrl/") and "never the master user's"
+               in line for line in lines), lines  # fmt: skip
+    assert not any("Settings/DATABASE_URL" in line and "master" in line for line in lines), lines
 
 
 def test_database_url_in_plain_environment_or_setting_is_refused(tmp_path: Path) -> None:

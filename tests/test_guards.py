@@ -178,7 +178,7 @@ def test_fails_on_unsupported_url_scheme(guarded_stack) -> None:
         name="/shop/dev/DATABASE_URL",
         kind="database_url",
         source_secret_arn=secret.secret_arn,
-        url_fields={"Scheme": "postgres"},
+        fields={"Scheme": "postgres"},
     )
     assert_refused(app, "database-url-format", "Scheme=postgres")
 

@@ -19,7 +19,12 @@ STATEFUL_TYPES = (
 GOLDEN = {
     "AWS::RDS::DBInstance": {"DatabaseB269D8BB"},
     "AWS::ElastiCache::ReplicationGroup": {"Cache18F6EE16"},
-    "AWS::SecretsManager::Secret": {"DatabaseCredentials24F58BE6", "CacheAuthToken04672416"},
+    # DatabaseUsersAppCredentials: the app user's secret (added with rotation; new, nothing moved).
+    "AWS::SecretsManager::Secret": {
+        "DatabaseCredentials24F58BE6",
+        "CacheAuthToken04672416",
+        "DatabaseUsersAppCredentials6ACC8A2D",
+    },
     "Custom::SecureParameter": {
         "SettingsSECRETKEY1F869DF7",
         "SettingsJWTSECRETKEYF8AE9EF6",

@@ -67,7 +67,7 @@ def test_worker_has_its_command_its_settings_and_no_port(services: Synthesized) 
     env = env_of(worker)
     assert env["APP_SERVICE"] == "worker" and env["WORKER_CONCURRENCY"] == "2" and "PORT" not in env
     assert "ALLOWED_ORIGINS" not in env  # not in its settings list
-    assert secrets_of(worker) == {"DATABASE_URL", "CELERY_BROKER_URL"}
+    assert secrets_of(worker) == {"DATABASE_URL", "CELERY_BROKER_URL", "SMTP_PASSWORD"}
 
 
 def test_each_execution_role_reads_exactly_its_services_secrets(services: Synthesized) -> None:
@@ -83,8 +83,12 @@ def test_each_execution_role_reads_exactly_its_services_secrets(services: Synthe
                 reads.setdefault(role, set()).update(names)
     worker = next(names for role, names in reads.items() if role.startswith("WorkloadsWorkerWorker"))
     web = next(names for role, names in reads.items() if role.startswith("ServiceTask"))
-    assert worker == {"DATABASE_URL", "CELERY_BROKER_URL"}
-    assert web == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+    assert worker == {"DATABASE_URL", "CELERY_BROKER_URL", "SMTP_PASSWORD"}
+    parts = {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD"}
+    assert web == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"} | parts | {
+        "STRIPE_API_KEY",
+        "SMTP_PASSWORD",
+    }
 
 
 def test_worker_security_group_has_no_ingress_and_reaches_only_what_it_uses(services: Synthesized) -> None:
@@ -350,7 +354,11 @@ def test_review_report_lists_every_service_with_what_it_runs_reaches_and_reads(s
     rows = {(r.stack, r.name): r for r in extract_services(load_assembly(Path(services.assembly.directory)))}
     worker = rows[("shop-staging-ecs", "worker")]
     assert worker.kind == "worker" and worker.command.startswith("celery -A shop.tasks worker")
-    assert worker.reaches == ["PostgreSQL", "Redis"] and worker.secrets == ["CELERY_BROKER_URL", "DATABASE_URL"]
+    assert worker.reaches == ["PostgreSQL", "Redis"] and worker.secrets == [
+        "CELERY_BROKER_URL",
+        "DATABASE_URL",
+        "SMTP_PASSWORD",
+    ]
     job = rows[("shop-staging-ecs", "nightly-report")]
     assert job.kind == "job" and job.schedule == "cron(0 3 * * ? *) Etc/UTC" and job.reaches == ["PostgreSQL"]
     assert rows[("shop-staging-eb", "migrate")].runs_as.startswith("deploy step")

@@ -76,8 +76,13 @@ def test_data_stack_has_termination_protection(dev: Synthesized) -> None:
 
 
 def test_data_security_groups_admit_nothing_until_a_target_wires_in(dev: Synthesized) -> None:
-    data = _t(dev, "data")
-    data.resource_count_is("AWS::EC2::SecurityGroupIngress", 0)
+    """The one rule in the data stack admits the database's own user bootstrap and rotation functions on 5432;
+    the stores admit no compute until a target's stack wires itself in."""
+    (rule,) = _resources(dev, "data", "AWS::EC2::SecurityGroupIngress").values()
+    props = rule["Properties"]
+    assert (props["FromPort"], props["ToPort"]) == (5432, 5432)
+    assert "DatabaseSecurityGroup" in json.dumps(props["GroupId"])
+    assert "DatabaseUsersSecurityGroup" in json.dumps(props["SourceSecurityGroupId"])
     for sg in _resources(dev, "data", "AWS::EC2::SecurityGroup").values():
         assert "SecurityGroupIngress" not in sg["Properties"]
 
@@ -143,5 +148,6 @@ def test_outputs_for_doctor_and_targets(dev: Synthesized) -> None:
 def test_handler_may_write_only_this_stages_parameters(dev: Synthesized) -> None:
     policies = _resources(dev, "data", "AWS::IAM::Policy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    put = [s for s in statements if s["Action"] == "ssm:PutParameter"]
+    put = [s for s in statements if "ssm:PutParameter" in s["Action"]]
+    assert put and sorted(put[0]["Action"]) == ["ssm:GetParameter", "ssm:PutParameter"]
     assert len(put) == 1 and json.dumps(put[0]["Resource"]).endswith(':parameter/shop/dev/*"')

@@ -14,6 +14,8 @@ from constructs.secure_parameter import RESOURCE_TYPE
 
 HAND_MADE_URL = re.compile(r"\bpostgres(?:ql)?(?:\+\w+)?://")
 SCHEMES = get_args(UrlScheme)
+# Kinds that carry the database sign-in (user or password): composed from the app user's rotating secret only.
+CREDENTIAL_KINDS = ("database_url", "database_password", "database_user")
 
 
 def endpoints(tree: Tree, consumer: Resource) -> tuple[list[Any], list[Any]]:
@@ -27,13 +29,25 @@ def endpoints(tree: Tree, consumer: Resource) -> tuple[list[Any], list[Any]]:
 
 class DatabaseUrlFormat:
     """Compliant: no template string holds a postgres URL; database_url parameters use a supported scheme and the
-    host and port of the stage's database endpoint (no hand-typed host)."""
+    host and port of the stage's database endpoint (no hand-typed host); the sign-in parts come from the app
+    user's secret, not the master user's."""
 
     id = "database-url-format"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         for resource in tree.of_type(RESOURCE_TYPE):
-            if resource.props.get("Kind") != "database_url":
+            kind = str(resource.props.get("Kind"))
+            if kind in CREDENTIAL_KINDS:
+                app_secrets = [resource.stack.resolve(u.app_secret.secret_arn) for u in tree.database_users]
+                if resource.props.get("SecretArn") not in app_secrets:
+                    yield Finding(
+                        self.id,
+                        resource.path,
+                        f"{kind} from SecretArn={compact(resource.props.get('SecretArn'))}",
+                        "compose it from the app user's secret (Database.app_secret), never the master user's: the "
+                        "app signs in as its own rotating user",
+                    )
+            if kind != "database_url":
                 continue
             scheme = resource.props.get("Scheme")
             if scheme not in SCHEMES:

@@ -22,6 +22,7 @@ from constructs import IConstruct, IValidation
 
 from config.schema import AppConfig
 from constructs.compute_target import ComputeTarget
+from constructs.database_users import DatabaseUsers
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class Tree:
                 )
 
         self.targets: list[ComputeTarget] = [c for c in app.node.find_all() if isinstance(c, ComputeTarget)]
+        # The database's own maintenance path (user bootstrap, credential rotation): admitted next to the targets.
+        self.database_users: list[DatabaseUsers] = [c for c in app.node.find_all() if isinstance(c, DatabaseUsers)]
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources if r.type in types]

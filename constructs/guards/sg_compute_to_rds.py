@@ -16,13 +16,21 @@ POSTGRES_PORT = 5432
 
 
 def check_admission(
-    rule_id: str, what: str, port: int, tree: Tree, protected: dict[str, Resource], uses: Callable[[Service], bool]
+    rule_id: str,
+    what: str,
+    port: int,
+    tree: Tree,
+    protected: dict[str, Resource],
+    uses: Callable[[Service], bool],
+    maintainers: frozenset[str] = frozenset(),
 ) -> Iterator[Finding]:
     """``protected``: SG-id token -> the DB/cache resource using it. Sources must be exactly the groups of the
     services that ``uses`` (several services may share a group: EB instances, EKS pods), on ``port`` only (a port
     that is still a token, e.g. the DB endpoint port, is CDK's own wiring). Each such group that the app defines
     must also have an egress rule to the protected group (or to a CIDR) on ``port``: a security group without
-    ``allow_all_outbound`` sends nowhere else, so an admitted group without egress still cannot connect."""
+    ``allow_all_outbound`` sends nowhere else, so an admitted group without egress still cannot connect.
+    ``maintainers``: SG-id tokens of the store's own deploy-time functions (the database's user bootstrap and
+    credential rotation), admitted on ``port`` as well."""
     expected = {t.security_group.security_group_id: t for t in tree.targets if uses(t.service)}
     # A group shared with a service that uses it (EB instances, EKS pods) is expected, whoever else runs in it.
     others = {
@@ -43,6 +51,16 @@ def check_admission(
             known = [*expected, *others]
             source = next((t for t in known if resource.stack.resolve(t) == rule.get("sourceSecurityGroupId")), None)
         ports = port_range(rule)
+        if source is None:  # an inline rule from a maintenance group
+            resolved = rule.get("sourceSecurityGroupId")
+            source = next((m for m in maintainers if resource.stack.resolve(m) == resolved), None)
+        if source in maintainers:
+            if ports is not None and ports != (port, port):
+                yield Finding(
+                    rule_id, resource.path, f"ports {ports[0]}-{ports[1]} open to its rotation functions",
+                    f"admit them on {port} only",
+                )  # fmt: skip
+            continue
         if cidr:
             yield Finding(
                 rule_id,
@@ -139,7 +157,10 @@ class SgComputeToRds:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         protected = {g: r for r in tree.of_type("AWS::RDS::DBInstance") for g in r.raw.get("vpcSecurityGroups") or []}
-        yield from check_admission(self.id, "the database", POSTGRES_PORT, tree, protected, lambda s: s.uses_database)
+        maintainers = frozenset(u.security_group.security_group_id for u in tree.database_users)
+        yield from check_admission(
+            self.id, "the database", POSTGRES_PORT, tree, protected, lambda s: s.uses_database, maintainers
+        )
 
 
 RULE = SgComputeToRds()

@@ -16,6 +16,7 @@ PREFLIGHT: tuple[Check, ...] = (
     Check("ecr-pull-permission", "image in ECR", targets.image),
     Check("eb-solution-stack-retired", "EB solution stack offered", targets.solution_stack_offered),
     Check("eb-env-exists", "EB environment name free", targets.environment_clash),
+    Check("provided-secret-missing", "provided secrets stored", secrets.provided_secrets),
 )
 
 # After a deploy: is what the stage file describes what runs, and is it healthy?
@@ -28,12 +29,14 @@ POST_DEPLOY: tuple[Check, ...] = (
     Check("rds-public-access", "database public access", network.database_public),
     Check("eks-fargate-pod-sg", "EKS cluster security group", network.eks_pod_security_group),
     Check("ssm-securestring-missing", "SecureString parameters", secrets.secure_strings),
+    Check("provided-secret-missing", "provided secrets stored", secrets.provided_secrets),
     Check("secret-read-permission", "consumer read permissions", secrets.read_permission),
     Check("ecr-pull-permission", "image in ECR", targets.image),
     Check("eb-solution-stack-retired", "EB solution stack offered", targets.solution_stack_offered),
     Check("eb-env-exists", "EB environment health", targets.environment_health),
     Check("alb-health-check-path", "target health", targets.target_health),
     Check("fargate-profile-namespace", "EKS cluster and Fargate profiles", targets.eks_cluster),
+    Check("secret-rollout-stale", "services run the current parameter versions", secrets.rollout_stale),
     Check("alarm-5xx-misconfigured", "alarms", observability.alarms),
     Check("logs-missing", "log groups", observability.log_groups),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,69 @@ class Clients:
         return stubber
 
 
+class EcsWithStartTimes:
+    """moto's ECS client plus what moto lacks: a task's ``startedAt`` (set by ``start_tasks``), and ``list_tasks``
+    filtered by ``serviceName`` (moto ignores it; a service's tasks carry the group ``service:<name>``)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.started: dict[str, datetime] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def list_tasks(self, **request: Any) -> dict[str, Any]:
+        service = request.pop("serviceName", None)
+        reply: dict[str, Any] = self.client.list_tasks(**request)
+        if service and reply["taskArns"]:
+            tasks = self.client.describe_tasks(cluster=request.get("cluster"), tasks=reply["taskArns"])["tasks"]
+            reply["taskArns"] = [t["taskArn"] for t in tasks if t.get("group") == f"service:{service}"]
+        return reply
+
+    def describe_tasks(self, **request: Any) -> dict[str, Any]:
+        reply: dict[str, Any] = self.client.describe_tasks(**request)
+        for task in reply["tasks"]:
+            if task["taskArn"] in self.started:
+                task["startedAt"] = self.started[task["taskArn"]]
+        return reply
+
+    def start_tasks(self, cluster: str, service: str, *, at: datetime | None = None, count: int = 1) -> list[str]:
+        """Run ``count`` tasks of ``service`` that started ``at`` (default: now)."""
+        definition = self.client.describe_services(cluster=cluster, services=[service])["services"][0]
+        tasks = self.client.run_task(
+            cluster=cluster,
+            taskDefinition=definition["taskDefinition"],
+            count=count,
+            launchType="FARGATE",
+            group=f"service:{service}",
+        )["tasks"]
+        for task in tasks:
+            self.started[task["taskArn"]] = at or datetime.now(UTC)
+        return [t["taskArn"] for t in tasks]
+
+
+def ecs_service(clients: Clients, cluster: str, name: str, app_service: str) -> str:
+    """Create the ECS service ``name`` in ``cluster`` whose task definition says ``APP_SERVICE=app_service``
+    (bridge networking: moto's awsvpc tasks cannot be run), no task running yet; returns its name."""
+    ecs = clients.client("ecs", REGION)
+    definition = ecs.register_task_definition(
+        family=name,
+        containerDefinitions=[
+            {
+                "name": "app",
+                "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/shop-api:1.0.0",
+                "cpu": 256,
+                "memory": 512,
+                "environment": [{"name": "APP_SERVICE", "value": app_service}, {"name": "APP_STAGE", "value": "dev"}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=cluster, serviceName=name, taskDefinition=definition, desiredCount=1, launchType="FARGATE"
+    )
+    return name
+
+
 @dataclass
 class World:
     """Ids of the healthy stage built in moto."""
@@ -132,6 +196,8 @@ class World:
     consumer_role: str = f"arn:aws:iam::{ACCOUNT}:role/shop-dev-ecs-execution"
     data_outputs: dict[str, str] = field(default_factory=dict)
     ecs_outputs: dict[str, str] = field(default_factory=dict)
+    cluster: str = "shop-dev-cluster"
+    web_service: str = "shop-dev-web"
 
 
 def build_world(clients: Clients) -> World:
@@ -240,12 +306,22 @@ def build_world(clients: Clients) -> World:
         "CacheAuthSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:shop-dev-redis-AbCdEf",
         "AlarmTopicArn": w.topic_arn,
     }
+    # The ECS web service, its task started after the parameters were written (moto has no startedAt: see
+    # EcsWithStartTimes, which answers for ECS from here on).
+    ecs = EcsWithStartTimes(clients.client("ecs", REGION))
+    clients.overrides[("ecs", REGION)] = ecs
+    ecs.create_cluster(clusterName=w.cluster)
+    ecs_service(clients, w.cluster, w.web_service, "web")
+    ecs.start_tasks(w.cluster, w.web_service)
+
     w.ecs_outputs = {
         "ComputeSecurityGroupId": w.compute_sg,
         "TargetGroupArn": w.target_group_arn,
         "LoadBalancerArn": w.load_balancer_arn,
         "LogGroupName": w.target_log,
         "ConsumerRoleArn": w.consumer_role,
+        "ClusterName": w.cluster,
+        "ServiceName": w.web_service,
     }
     clients.add_stack("shop-dev-network", {"VpcId": vpc})
     clients.add_stack("shop-dev-data", w.data_outputs)

@@ -45,6 +45,7 @@ def test_healthy_stage_passes_every_check(world: World, config: AppConfig) -> No
         "secret-read-permission",
         "ecr-pull-permission",
         "alb-health-check-path",
+        "secret-rollout-stale",
         "alarm-5xx-misconfigured",
         "logs-missing",
     }

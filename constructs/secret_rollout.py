@@ -1,0 +1,193 @@
+"""Roll services out when a parameter they read changes: rotation, ``make secret``, or the deploy itself.
+
+ECS tasks and Elastic Beanstalk instances read their Parameter Store values once, at start; a changed value
+reaches them only when they are replaced. Parameter Store publishes ``Parameter Store Change`` to EventBridge
+natively; this rule sends the stage's changes to one function per stack (functions/secret_rollout), which
+starts an ECS deployment of every service that reads the parameter, or redeploys the running version of the
+Elastic Beanstalk environment: the same health-gated roll-out as a new image (circuit breaker / deployment
+policy). EKS needs none of this: External Secrets refreshes the Kubernetes Secret and Reloader rolls the
+Deployments that use it (``EksFargateCluster``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import (
+    Duration,
+    Stack,
+    aws_events as events,
+    aws_events_targets as targets,
+    aws_iam as iam,
+    aws_lambda as lambda_,
+    aws_lambda_destinations as destinations,
+    aws_sns as sns,
+    aws_sqs as sqs,
+)
+from constructs import Construct
+
+from config.schema import AppConfig
+from constructs.alarms import GT, add_alarm
+from constructs.nag import acknowledge, skip_checks
+from constructs.retention import log_group
+
+HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secret_rollout"
+REASON = (
+    "EventBridge invokes it for a changed parameter of this stage, a few times per change (no reserved "
+    "concurrency: a second run finds the deployment already started); it calls only AWS APIs (no VPC) and its "
+    "environment holds names, never values"
+)
+# Elastic Beanstalk deploys with the caller's permissions (CloudFormation, Auto Scaling, EC2, ELB on the
+# environment's awseb-* resources): AWS's policy for managed platform updates, which redeploy the same way.
+EB_UPDATE_POLICY = "AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"
+
+
+def readers_of(config: AppConfig, target: str) -> dict[str, list[str]]:
+    """``{parameter name: [service name, ...]}``: the long-running services on ``target`` (web, workers) and
+    the parameters they read. Jobs and the migration step read theirs at each run."""
+    readers: dict[str, list[str]] = {}
+    for service in config.workloads:
+        if service.kind in ("web", "worker") and service.runs_on(target):
+            for setting in service.secrets:
+                readers.setdefault(config.parameter_name(setting), []).append(service.name)
+    return readers
+
+
+class SecretRollout(Construct):
+    """The rule and the function of one compute stack.
+
+    Args:
+        config: the stage (parameter prefix ``/<app>/<stage>/``).
+        ecs_cluster / ecs_services: the cluster's name and ``{service name: (service ARN, ECS service name)}``
+            of the long-running services it runs (tokens).
+        eb_environment: ``(environment name, application name)`` of the web service on Elastic Beanstalk.
+        alarm_topic / alarm_prefix: a roll-out that failed after its retries lands in a queue that alarms.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        ecs_cluster: str | None = None,
+        ecs_services: Mapping[str, tuple[str, str]] | None = None,
+        eb_environment: tuple[str, str] | None = None,
+        alarm_topic: sns.ITopic,
+        alarm_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        rollout: dict[str, dict[str, Any]] = {}
+        statements: list[iam.PolicyStatement] = []
+        if ecs_cluster is not None and ecs_services:
+            kind = "eb" if eb_environment is not None else "ecs"
+            readers = {
+                name: [ecs_services[s][1] for s in services if s in ecs_services]
+                for name, services in readers_of(config, kind).items()
+            }
+            rollout["ecs"] = {"cluster": ecs_cluster, "readers": {k: v for k, v in readers.items() if v}}
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["ecs:DescribeServices", "ecs:UpdateService"],
+                    resources=sorted({arn for arn, _ in ecs_services.values()}),
+                )
+            )
+        if eb_environment is not None:
+            environment, application = eb_environment
+            web = config.web
+            rollout["eb"] = {
+                "readers": {config.parameter_name(s): [environment] for s in web.secrets},
+            }
+            statements += _eb_statements(stack, application, environment)
+        self.readers = rollout
+        logs_ = log_group(self, "Logs", days=30)
+        # What failed after Lambda's two retries (an environment busy for long, a missing permission): kept 14
+        # days and alarmed, next to doctor's secret-rollout-stale.
+        self.failed = sqs.Queue(
+            self,
+            "Failed",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.failed, "SQS3", "this queue is itself the failure destination of the roll-out function")
+        skip_checks(
+            self.failed,
+            ["CKV_AWS_27"],
+            "SQS-managed encryption (SqsManagedSseEnabled); it holds failed events: parameter names, no values",
+        )
+        function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+            timeout=Duration.minutes(1),
+            memory_size=256,
+            log_group=logs_,
+            environment={"ROLLOUT": stack.to_json_string(rollout)},
+            description=f"{config.app}-{config.stage}: rolls out the services that read a changed parameter",
+            on_failure=destinations.SqsDestination(self.failed),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        for statement in statements:
+            function.add_to_role_policy(statement)
+        if eb_environment is not None:
+            assert function.role is not None
+            function.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(EB_UPDATE_POLICY))
+            acknowledge(
+                function,
+                f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{EB_UPDATE_POLICY}]",
+                "Elastic Beanstalk redeploys with its caller's permissions; AWS's managed-updates policy is scoped "
+                "to the awseb-* resources of environments",
+            )
+        skip_checks(function, ["CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"], REASON)
+        add_alarm(
+            self,
+            "FailedAlarm",
+            name=f"{alarm_prefix}-secret-rollout-failed",
+            metric=self.failed.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            threshold=0,
+            comparison=GT,
+            topic=alarm_topic,
+            description="a changed setting could not be rolled out: services may run the old value (make doctor)",
+            evaluation_periods=1,
+        )
+        acknowledge(
+            function,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's default function role: log writing only",
+        )
+        self.function = function
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description=f"a parameter under /{config.app}/{config.stage}/ changed: roll out its readers",
+            event_pattern=events.EventPattern(
+                source=["aws.ssm"],
+                detail_type=["Parameter Store Change"],
+                detail={
+                    "name": [{"prefix": f"/{config.app}/{config.stage}/"}],
+                    "operation": ["Create", "Update"],
+                },
+            ),
+        )
+        self.rule.add_target(targets.LambdaFunction(function, retry_attempts=4, max_event_age=Duration.hours(6)))
+
+
+def _eb_statements(stack: Stack, application: str, environment: str) -> list[iam.PolicyStatement]:
+    """Describe and redeploy one environment (UpdateEnvironment's resource is the environment itself)."""
+    env_arn = stack.format_arn(
+        service="elasticbeanstalk", resource="environment", resource_name=f"{application}/{environment}"
+    )
+    app_arn = stack.format_arn(service="elasticbeanstalk", resource="application", resource_name=application)
+    return [
+        iam.PolicyStatement(
+            actions=["elasticbeanstalk:DescribeEnvironments", "elasticbeanstalk:UpdateEnvironment"],
+            resources=[env_arn, app_arn],
+        )
+    ]
