@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from config.redact import FROM_KINDS, SECRET_KINDS
+from config.kinds import FROM_KINDS, SECRET_KINDS
 
 # Keys that are refused on purpose: (parent path, key) -> (id, fix).
 REFUSED_KEYS: dict[tuple[str, str], tuple[str, str]] = {

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from config.kinds import SECRET_KINDS
+
 # Names that must never carry a plain value (plaintext-secrets), matched on the upper-cased name. ``KEY`` and ``PASS``
 # only as a word (``SMTP_PASS``, not ``BYPASS_CACHE``); ``PWD``, ``PASSPHRASE``, ``APIKEY`` anywhere (``DBPWD``).
 SECRET_NAME = re.compile(
@@ -24,10 +26,7 @@ SECRET_VALUE = re.compile(
     r"|^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\."
 )
 SHOWN_CHARS = 60
-# The words a setting's ``secret:`` / ``from:`` key takes (config.schema's SecretKind / FromKind): a kind, never a
-# value, so a refusal may print them.
-SECRET_KINDS = ("generated", "provided", "database_url", "redis_url", "database_password", "redis_token")
-FROM_KINDS = ("database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port")
+# The words a setting's ``secret:`` key takes are kinds, never values: a refusal may print them.
 
 
 def looks_secret(name: str, value: Any) -> bool:

@@ -39,6 +39,7 @@ RUNTIME_NAMES = (
     "APP_SERVICE",
     "WORKER_CONCURRENCY",
     "AWS_REGION",
+    "SETTINGS_REVISION",
 )
 # Prefixes the platforms inject (AWS SDK configuration, ECS agent metadata): never settings.
 RESERVED_PREFIXES = ("AWS_", "ECS_", "KUBERNETES_")
@@ -264,24 +265,9 @@ SettingValue = Annotated[
 
 
 def parameter_kind(value: SecretRef | FromRef) -> str:
-    """The kind of Parameter Store value a setting is (``generated``, ``provided``, ``database_url``, ...,
-    ``database_host`` ...): one name read by the deploy's handler, the guards and the review."""
+    """The kind of Parameter Store value a setting is (``config.kinds``): one name read by the deploy's handler,
+    the guards and the review."""
     return value.secret if isinstance(value, SecretRef) else value.from_
-
-
-def parameter_family(kind: str) -> str:
-    """generated / provided / composed (a URL) / part (one piece of the connection): the review's column."""
-    if kind in ("generated", "provided"):
-        return kind
-    return "composed" if kind.endswith("_url") else "part"
-
-
-def uses_database(kind: str) -> bool:
-    return kind.startswith("database_")
-
-
-def uses_cache(kind: str) -> bool:
-    return kind.startswith("redis_")
 
 
 class DatabaseConfig(_Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from config.kinds import store_of
 from config.schedule import Schedule, ScheduleError, parse_schedule
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ class Service:
 
 def secret_uses(parameters: dict[str, str], names: tuple[str, ...]) -> tuple[bool, bool]:
     """(uses the database, uses Redis) for a process receiving ``names``; ``parameters``: setting -> kind."""
-    kinds = {parameters[name] for name in names if name in parameters}
-    return any(k.startswith("database_") for k in kinds), any(k.startswith("redis_") for k in kinds)
+    stores = {store_of(parameters[name]) for name in names if name in parameters}
+    return "database" in stores, "cache" in stores
 
 
 def schedule_or_error(text: str) -> Schedule:

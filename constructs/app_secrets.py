@@ -3,11 +3,14 @@ names for every target, rewritten when the credentials they come from rotate."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 
-from aws_cdk import aws_iam as iam
+from aws_cdk import Stack, aws_iam as iam
 from constructs import Construct
 
+from config.kinds import store_of
 from config.schema import AppConfig
 from constructs.cache import Cache
 from constructs.database import Database
@@ -38,7 +41,7 @@ class AppSecrets(Construct):
         redis_fields = {"Host": cache.endpoint_address, "Port": cache.endpoint_port}
         for setting, kind in self.kinds.items():
             name = config.parameter_name(setting)
-            if kind.startswith("database_"):
+            if store_of(kind) == "database":
                 parameter = SecureParameter(
                     self,
                     setting,
@@ -50,7 +53,7 @@ class AppSecrets(Construct):
                 database.grant_read_credentials(parameter.handler)
                 # The app user exists (and its secret names the instance) before anything is composed from it.
                 parameter.resource.node.add_dependency(database.users.bootstrap)
-            elif kind.startswith("redis_"):
+            elif store_of(kind) == "cache":
                 parameter = SecureParameter(
                     self,
                     setting,
@@ -69,9 +72,25 @@ class AppSecrets(Construct):
             "cache": cache.auth_secret.secret_arn if cache.rotation_days else None,
         }
         for source, secret_arn in self.rotation_sources.items():
-            followers = [p for s, p in self.parameters.items() if self.kinds[s].startswith(f"{_PREFIX[source]}_")]
+            followers = [p for s, p in self.parameters.items() if store_of(self.kinds[s]) == source]
             if secret_arn is not None:
                 refresh_on_rotation(self, f"{source.capitalize()}Rotated", secret_arn=secret_arn, parameters=followers)
+
+    def revision(self, names: Iterable[str]) -> str:
+        """A short fingerprint of how the parameters ``names`` are made (kind, source secret, endpoint, scheme ...:
+        the deploy's properties, never a value). Consumers carry it (``SETTINGS_REVISION``, a pod annotation), so a
+        deploy that changes how a value is made rolls them out through CloudFormation itself; a changed value
+        (rotation, ``make secret``) rolls them out through ``SecretRollout``."""
+        made = [self.parameters[name].properties for name in sorted(set(names))]
+        if not made:
+            return ""
+        text = json.dumps(Stack.of(self).resolve(made), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def revision_environment(self, names: Iterable[str]) -> dict[str, str]:
+        """``{"SETTINGS_REVISION": ...}`` for a process that reads ``names`` (nothing when it reads none)."""
+        revision = self.revision(names)
+        return {REVISION: revision} if revision else {}
 
     def grant_read(self, grantee: iam.IGrantable, names: Iterable[str]) -> None:
         """Let ``grantee`` read exactly the settings ``names`` (ssm:GetParameters + kms:Decrypt via the aws/ssm
@@ -80,7 +99,7 @@ class AppSecrets(Construct):
             self.parameters[name].grant_read(grantee)
 
 
-_PREFIX = {"database": "database", "cache": "redis"}
+REVISION = "SETTINGS_REVISION"
 # The handler property each database part overrides from the endpoint (the rest come from the app user's secret).
 _PART_FIELD = {"database_host": "Host", "database_port": "Port", "database_name": "Database"}
 

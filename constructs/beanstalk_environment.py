@@ -414,7 +414,8 @@ class BeanstalkEnvironment(Construct):
         else:
             options.append(Option(LISTENER_DEFAULT, "ListenerEnabled", "true"))
         web = config.web
-        options += [Option(PLAIN_ENV, name, value) for name, value in runtime_environment(config, web).items()]
+        plain = {**runtime_environment(config, web), **secrets.revision_environment(web.secrets)}
+        options += [Option(PLAIN_ENV, name, value) for name, value in plain.items()]
         options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
         return options
 

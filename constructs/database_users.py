@@ -60,8 +60,8 @@ class DatabaseUsers(Construct):
 
     Args:
         instance / master_secret / database_security_group: the stage database and its master credentials.
-        vpc: the bootstrap and the rotation functions run in its isolated subnets (they reach Secrets Manager
-            through the interface endpoint or the NAT gateways).
+        vpc: the bootstrap and the rotation functions run in its app subnets (they reach Secrets Manager and S3
+            through the endpoints or the NAT gateways, and the database SG-to-SG).
         config: ``app_username`` and ``rotation_days`` (``None``: no rotation; the users still exist).
     """
 
@@ -77,7 +77,9 @@ class DatabaseUsers(Construct):
         config: DatabaseConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        # The app subnets: they reach Secrets Manager and S3 through the endpoints or NAT (the stage guarantees one,
+        # private-egress-for-pulls); the isolated data subnets have no route out at all.
+        subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         # Like the master secret: 64 characters (rds.DatabaseSecret has no length), ``masterarn`` for the rotation.
         self.app_secret = secretsmanager.Secret(
             self,
@@ -210,6 +212,8 @@ class DatabaseUsers(Construct):
                     rotate_immediately_on_update=False,
                 )
                 schedule.node.add_dependency(self.bootstrap)
+                if instance.secret is not None:  # the master's host and port, which the rotation reads
+                    schedule.node.add_dependency(instance.secret)
         skip_checks(self.app_secret, ["CKV_AWS_149"], SECRETS_AWS_KEY)
 
 

@@ -261,6 +261,7 @@ class EksFargateCluster(Construct):
                 environment=runtime_environment(config, web),
                 role_arn=self.app_role.role_arn,
                 target_group_arn=target_group_arn,
+                settings_revision=secrets.revision(web.secrets),
             ),
         )
         app = cluster.add_cdk8s_chart("App", self.app_chart)
@@ -279,7 +280,13 @@ class EksFargateCluster(Construct):
             ident = f"{service.kind.title()}{service.name.title().replace('-', '')}"
             role = self.irsa_role(f"{ident}Role", namespace=eks_config.namespace, name=name)
             grant_permissions(role, service)
-            props = service_props(config, service, role_arn=role.role_arn, service_account=name)
+            props = service_props(
+                config,
+                service,
+                role_arn=role.role_arn,
+                service_account=name,
+                settings_revision=secrets.revision(service.secrets),
+            )
             manifest = cluster.add_cdk8s_chart(ident, ServiceChart(cdk8s.App(), props.name, props=props))
             for dependency in (namespaces, store, app_profile):
                 manifest.node.add_dependency(dependency)

@@ -30,7 +30,8 @@ from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.alarms import GT, add_alarm
-from constructs.nag import acknowledge, skip_checks
+from constructs.beanstalk_environment import BeanstalkEnvironment
+from constructs.nag import acknowledge, nag_resource, skip_checks
 from constructs.retention import log_group
 
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secret_rollout"
@@ -39,9 +40,11 @@ REASON = (
     "concurrency: a second run finds the deployment already started); it calls only AWS APIs (no VPC) and its "
     "environment holds names, never values"
 )
-# Elastic Beanstalk deploys with the caller's permissions (CloudFormation, Auto Scaling, EC2, ELB on the
-# environment's awseb-* resources): AWS's policy for managed platform updates, which redeploy the same way.
-EB_UPDATE_POLICY = "AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"
+EB_REDEPLOY = (
+    "Elastic Beanstalk redeploys with its caller's permissions: CloudFormation, Auto Scaling, EC2 and ELB on the "
+    "environment's own awseb-* resources (names EB generates), launch templates and read-only Describe calls "
+    "that support no resource scope (the set AWS's managed-updates role policy uses, narrowed to this environment)"
+)
 
 
 def readers_of(config: AppConfig, target: str) -> dict[str, list[str]]:
@@ -62,7 +65,7 @@ class SecretRollout(Construct):
         config: the stage (parameter prefix ``/<app>/<stage>/``).
         ecs_cluster / ecs_services: the cluster's name and ``{service name: (service ARN, ECS service name)}``
             of the long-running services it runs (tokens).
-        eb_environment: ``(environment name, application name)`` of the web service on Elastic Beanstalk.
+        eb_environment: the web service on Elastic Beanstalk (redeployed with the permissions that takes).
         alarm_topic / alarm_prefix: a roll-out that failed after its retries lands in a queue that alarms.
     """
 
@@ -74,7 +77,7 @@ class SecretRollout(Construct):
         config: AppConfig,
         ecs_cluster: str | None = None,
         ecs_services: Mapping[str, tuple[str, str]] | None = None,
-        eb_environment: tuple[str, str] | None = None,
+        eb_environment: BeanstalkEnvironment | None = None,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
     ) -> None:
@@ -96,12 +99,12 @@ class SecretRollout(Construct):
                 )
             )
         if eb_environment is not None:
-            environment, application = eb_environment
-            web = config.web
             rollout["eb"] = {
-                "readers": {config.parameter_name(s): [environment] for s in web.secrets},
+                "readers": {config.parameter_name(s): [eb_environment.environment_name] for s in config.web.secrets},
+                # Deferred while a stack of the stage deploys: CloudFormation may be updating the environment.
+                "stacks": [config.stack_name("data"), stack.stack_name],
             }
-            statements += _eb_statements(stack, application, environment)
+            statements += _eb_statements(stack, eb_environment)
         self.readers = rollout
         logs_ = log_group(self, "Logs", days=30)
         # What failed after Lambda's two retries (an environment busy for long, a missing permission): kept 14
@@ -136,15 +139,10 @@ class SecretRollout(Construct):
         )
         for statement in statements:
             function.add_to_role_policy(statement)
+        for resource in sorted({r for st in statements for r in st.resources if "*" in r}):
+            acknowledge(function, f"IAM5[Resource::{nag_resource(stack, resource)}]", EB_REDEPLOY)
         if eb_environment is not None:
-            assert function.role is not None
-            function.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(EB_UPDATE_POLICY))
-            acknowledge(
-                function,
-                f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{EB_UPDATE_POLICY}]",
-                "Elastic Beanstalk redeploys with its caller's permissions; AWS's managed-updates policy is scoped "
-                "to the awseb-* resources of environments",
-            )
+            skip_checks(function, ["CKV_AWS_111"], EB_REDEPLOY)
         skip_checks(function, ["CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"], REASON)
         add_alarm(
             self,
@@ -179,15 +177,127 @@ class SecretRollout(Construct):
         self.rule.add_target(targets.LambdaFunction(function, retry_attempts=4, max_event_age=Duration.hours(6)))
 
 
-def _eb_statements(stack: Stack, application: str, environment: str) -> list[iam.PolicyStatement]:
-    """Describe and redeploy one environment (UpdateEnvironment's resource is the environment itself)."""
-    env_arn = stack.format_arn(
-        service="elasticbeanstalk", resource="environment", resource_name=f"{application}/{environment}"
+def _eb_statements(stack: Stack, eb: BeanstalkEnvironment) -> list[iam.PolicyStatement]:
+    """Describe and redeploy one environment: EB's own actions on it, and what its redeploy does underneath."""
+    arn = stack.format_arn
+    application = eb.application.ref
+    env_arn = arn(
+        service="elasticbeanstalk", resource="environment", resource_name=f"{application}/{eb.environment_name}"
     )
-    app_arn = stack.format_arn(service="elasticbeanstalk", resource="application", resource_name=application)
+    app_arn = arn(service="elasticbeanstalk", resource="application", resource_name=application)
+    stages = [stack.stack_name, stack.stack_name.rsplit("-", 1)[0] + "-data"]
+    stack_status = [arn(service="cloudformation", resource="stack", resource_name=f"{name}/*") for name in stages]
+    bucket, key = eb.bundle.s3_bucket_name, eb.bundle.s3_object_key
+    eb_bucket = f"elasticbeanstalk-{stack.region}-{stack.account}"
     return [
         iam.PolicyStatement(
             actions=["elasticbeanstalk:DescribeEnvironments", "elasticbeanstalk:UpdateEnvironment"],
             resources=[env_arn, app_arn],
-        )
+        ),
+        iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=stack_status),
+        iam.PolicyStatement(
+            actions=[
+                "cloudformation:GetTemplate",
+                "cloudformation:UpdateStack",
+                "cloudformation:CancelUpdateStack",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStackResource",
+                "cloudformation:DescribeStackResources",
+            ],
+            resources=[arn(service="cloudformation", resource="stack", resource_name="awseb-e-*/*")],
+        ),
+        iam.PolicyStatement(
+            actions=[
+                "autoscaling:SuspendProcesses",
+                "autoscaling:ResumeProcesses",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:AttachInstances",
+                "autoscaling:DetachInstances",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:PutNotificationConfiguration",
+                "autoscaling:PutScalingPolicy",
+                "autoscaling:DeletePolicy",
+                "autoscaling:PutScheduledUpdateGroupAction",
+                "autoscaling:DeleteScheduledAction",
+            ],
+            resources=[
+                f"arn:{stack.partition}:autoscaling:{stack.region}:{stack.account}:autoScalingGroup:*"
+                ":autoScalingGroupName/awseb-e-*"
+            ],
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:RunInstances"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"ec2:LaunchTemplate": arn(service="ec2", resource="launch-template", resource_name="*")}
+            },
+        ),
+        iam.PolicyStatement(
+            actions=[
+                "ec2:CreateLaunchTemplate",
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:DeleteLaunchTemplate",
+                "ec2:DeleteLaunchTemplateVersions",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:CreateTags"],
+            resources=["*"],
+            conditions={"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateLaunchTemplate"]}},
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:TerminateInstances"],
+            resources=[arn(service="ec2", resource="instance", resource_name="*")],
+            conditions={
+                "StringLike": {
+                    "ec2:ResourceTag/aws:cloudformation:stack-id": arn(
+                        service="cloudformation", resource="stack", resource_name="awseb-e-*"
+                    )
+                }
+            },
+        ),
+        iam.PolicyStatement(
+            actions=["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+            resources=[arn(service="elasticloadbalancing", resource="targetgroup", resource_name="awseb-*")],
+        ),
+        iam.PolicyStatement(
+            actions=[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeScheduledActions",
+                "autoscaling:DescribeNotificationConfigurations",
+                "ec2:DescribeInstances",
+                "ec2:DescribeImages",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAvailabilityZones",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DescribeLoadBalancers",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[eb.instance_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}", f"arn:{stack.partition}:s3:::{eb_bucket}/*"],
+        ),
+        iam.PolicyStatement(
+            actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[f"arn:{stack.partition}:s3:::{eb_bucket}"]
+        ),
     ]

@@ -18,6 +18,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
+from config.kinds import FROM_CREDENTIALS, FROM_KINDS, SECRET_KINDS
 from constructs.nag import DEPLOY_HELPER_CHECKS, acknowledge, nag_resource, skip_checks
 from constructs.retention import log_group
 
@@ -25,14 +26,9 @@ RESOURCE_TYPE = "Custom::SecureParameter"
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secure_parameter"
 _FUNCTION_ID = "SecureParameterFunction"
 
-# Kinds whose value the handler composes from a credential secret (and rewrites when it rotates); ``generated`` is
-# written once, ``provided`` never (the team stores it with ``make secret``; the handler only checks it exists).
-FROM_SECRET = frozenset({"database_url", "database_password", "database_user", "redis_url", "redis_token"})
-# Parts that are not secret: String parameters (visible in the console), delivered the same way.
-PLAIN_KINDS = frozenset(
-    {"database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port"}
-)
-KINDS = FROM_SECRET | PLAIN_KINDS | {"generated", "provided"}
+# ``generated`` is written once, ``provided`` never (the team stores it with ``make secret``; the handler only checks
+# it exists); the others are composed, from a credential secret (FROM_CREDENTIALS) or the endpoint.
+KINDS = frozenset(SECRET_KINDS + FROM_KINDS)
 HELPER_REASON = (
     "deploy-time helper: CloudFormation invokes it synchronously (a failure fails the deployment); EventBridge also "
     "invokes it when a source credential rotates, where Lambda retries twice and doctor's secret-rollout-stale "
@@ -74,7 +70,7 @@ class SecureParameter(Construct):
         properties: dict[str, str] = {"Name": name, "Kind": kind, "Description": f"{kind} setting, {manager}"}
         if kind == "generated":
             properties["Length"] = str(length)
-        if kind in FROM_SECRET:
+        if kind in FROM_CREDENTIALS:
             if source_secret_arn is None:
                 raise ValueError(f"[ssm-securestring-missing] {name}: a {kind} parameter needs source_secret_arn")
             properties["SecretArn"] = source_secret_arn

@@ -39,7 +39,7 @@ def service_task(
         essential=True,
         command=list(service.command) if service.command else None,
         port_mappings=[ecs.PortMapping(container_port=service.port)] if service.port else None,
-        environment=runtime_environment(config, service),
+        environment={**runtime_environment(config, service), **secrets.revision_environment(service.secrets)},
         secrets={name: ecs.Secret.from_ssm_parameter(secrets.parameters[name].parameter) for name in service.secrets},
         logging=ecs.LogDrivers.aws_logs(stream_prefix=service.name, log_group=log_group),
         health_check=health_check,

@@ -37,6 +37,8 @@ class AppChartProps:
     region: region of the Parameter Store the secret store reads.
     secret_store_service_account / secret_store_namespace: ESO's IRSA service account (jwt auth).
     refresh_interval: how often ESO re-reads the parameters (default ``5m``: a changed value reaches pods in minutes).
+    settings_revision: ``AppSecrets.revision`` of its parameters: a pod-template annotation, so a deploy that
+        changes how a value is made rolls the pods (empty in ``k8s/dist``).
     """
 
     name: str
@@ -66,6 +68,7 @@ class AppChartProps:
     secret_store_service_account: str = "external-secrets"
     secret_store_namespace: str = "external-secrets"
     refresh_interval: str = "5m"
+    settings_revision: str = ""
 
     @property
     def settings_name(self) -> str:
@@ -135,6 +138,12 @@ WORKER_DECISIONS = {
 # Reloader (installed by the EKS stack, watching the app namespace only) rolls a Deployment out when a Secret named
 # here changes: External Secrets refreshes the Secret from Parameter Store, the pods restart health-gated.
 RELOAD_ANNOTATION = "secret.reloader.stakater.com/reload"
+
+
+def pod_annotations(settings_revision: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A pod template's annotations: the scanner decisions and, when known, the settings revision."""
+    revision = {"settings-revision": settings_revision} if settings_revision else {}
+    return {**scanner_annotations(extra), **revision}
 
 
 def rollout_annotations(secrets_name: str, secrets: Mapping[str, str]) -> dict[str, str]:
@@ -317,7 +326,7 @@ class AppChart(cdk8s.Chart):
                 # A rollout never drops below the running count (manual-rollback); maxSurge adds one pod at a time.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                 "template": {
-                    "metadata": {"labels": labels, "annotations": scanner_annotations()},
+                    "metadata": {"labels": labels, "annotations": pod_annotations(props.settings_revision)},
                     "spec": pod_spec(service_account=props.service_account, container=container),
                 },
             },

@@ -33,7 +33,9 @@ def secret_store_name(config: AppConfig) -> str:
     return f"{config.app}-parameter-store"
 
 
-def service_props(config: AppConfig, service: Service, *, role_arn: str, service_account: str) -> ServiceChartProps:
+def service_props(
+    config: AppConfig, service: Service, *, role_arn: str, service_account: str, settings_revision: str = ""
+) -> ServiceChartProps:
     """A worker, job or the migrate step as a chart; ``role_arn`` is a CDK token in the stack."""
     assert service.command is not None and service.kind != "web"
     sizing = service.eks
@@ -56,12 +58,18 @@ def service_props(config: AppConfig, service: Service, *, role_arn: str, service
         retries=service.retries,
         environment=runtime_environment(config, service),
         secrets={name: config.parameter_name(name) for name in service.secrets},
+        settings_revision=settings_revision,
         secret_store_name=secret_store_name(config),
     )
 
 
 def app_props(
-    config: AppConfig, *, environment: Mapping[str, str], role_arn: str, target_group_arn: str
+    config: AppConfig,
+    *,
+    environment: Mapping[str, str],
+    role_arn: str,
+    target_group_arn: str,
+    settings_revision: str = "",
 ) -> AppChartProps:
     """The web service's chart; ``environment`` is ``runtime_environment(config, web)``; the ARNs are CDK tokens
     in the stack, placeholders in ``k8s/dist``."""
@@ -90,6 +98,7 @@ def app_props(
         cpu_target_percent=web.eks.cpu_target_percent,
         environment=dict(environment),
         secrets={name: config.parameter_name(name) for name in web.secrets},
+        settings_revision=settings_revision,
         target_group_arn=target_group_arn,
         region=config.region,
         secret_store_service_account=ESO_SERVICE_ACCOUNT,

@@ -19,6 +19,7 @@ from k8s.app_chart import (
     WORKER_DECISIONS,
     autoscaler,
     base_container,
+    pod_annotations,
     pod_spec,
     rollout_annotations,
     scanner_annotations,
@@ -63,6 +64,7 @@ class ServiceChartProps:
     secrets: Mapping[str, str] = field(default_factory=dict)
     secret_store_name: str
     refresh_interval: str = "5m"
+    settings_revision: str = ""
 
     @property
     def name(self) -> str:
@@ -129,7 +131,10 @@ class ServiceChart(cdk8s.Chart):
                 "selector": {"matchLabels": labels},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                 "template": {
-                    "metadata": {"labels": labels, "annotations": scanner_annotations(WORKER_DECISIONS)},
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": pod_annotations(props.settings_revision, WORKER_DECISIONS),
+                    },
                     "spec": spec,
                 },
             },
@@ -153,7 +158,10 @@ class ServiceChart(cdk8s.Chart):
         job = {
             "backoffLimit": props.retries,
             "activeDeadlineSeconds": timeout * (props.retries + 1) + 60 * props.retries,
-            "template": {"metadata": {"labels": labels, "annotations": scanner_annotations()}, "spec": pod},
+            "template": {
+                "metadata": {"labels": labels, "annotations": pod_annotations(props.settings_revision)},
+                "spec": pod,
+            },
         }
         if props.kind == "migrate":
             # A new Job per image/command/settings (its spec is immutable); the stack waits for it to succeed.

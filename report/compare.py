@@ -31,6 +31,10 @@ SECTIONS = {
 RUNTIME: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (kind, re.compile(pattern), what)
     for kind, pattern, what in (
+        # How the service's secret settings are made changed (kind, source secret, scheme): it rolls out.
+        ("AWS::ECS::TaskDefinition", r"SETTINGS_REVISION", "settings revision"),
+        ("AWS::ElasticBeanstalk::Environment", r"SETTINGS_REVISION", "settings revision"),
+        ("Custom::AWSCDK-EKS-KubernetesResource", r"settings-revision", "settings revision"),
         ("AWS::ECS::TaskDefinition", r"ContainerDefinitions\[[^]]+\]\.Image$", "image"),
         ("AWS::ECS::TaskDefinition", r"^(Cpu|Memory)$", "sizing"),
         ("AWS::ECS::TaskDefinition", r"ContainerDefinitions\[[^]]+\]\.(Command|EntryPoint)", "command"),

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from config.kinds import parameter_family
 from report.assembly import K8sObject, Stack, eb_options, k8s_name
 from report.iam import Attachment, attachments, readers
 from report.intrinsics import as_list, fmt, intrinsic
@@ -63,7 +64,7 @@ def _families(stacks: Sequence[Stack], resolver: Resolver) -> dict[str, tuple[st
             if kind in ("generated", "provided"):
                 found[name] = (kind, "make secret" if kind == "provided" else "never (generated once)")
                 continue
-            family = "composed" if kind.endswith("_url") else "part"
+            family = parameter_family(kind)
             source = properties.get("SecretArn")
             rotation = (
                 schedules.get(resolver.qualified(source, stack), "not rotated") if source else "with the endpoint"

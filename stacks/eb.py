@@ -85,7 +85,7 @@ class EbStack(StageStack):
             config=config,
             ecs_cluster=cluster_name,
             ecs_services={name: (s.service_arn, s.service_name) for name, s in workers.items()},
-            eb_environment=(self.beanstalk.environment_name, self.beanstalk.application.ref),
+            eb_environment=self.beanstalk,
             alarm_topic=data.alarm_topic,
             alarm_prefix=f"{prefix}-eb",
         )

@@ -161,8 +161,23 @@ def test_secret_kind_words_match_the_schema() -> None:
     """The refusal printer shows `secret: provided` as a kind, not hidden: its word list is the schema's."""
     from typing import get_args
 
-    from config.redact import FROM_KINDS, SECRET_KINDS
+    from config.kinds import FROM_KINDS, SECRET_KINDS
     from config.schema import FromKind, SecretKind
 
     assert get_args(SecretKind) == SECRET_KINDS
     assert get_args(FromKind) == FROM_KINDS
+
+
+def test_the_settings_handler_composes_every_kind_the_schema_declares() -> None:
+    """The Lambda handler is standalone (its own table of kinds): it must compose exactly the schema's kinds."""
+    import importlib.util
+    from pathlib import Path
+
+    from config.kinds import FROM_KINDS, SECRET_KINDS
+
+    path = Path(__file__).parents[1] / "functions" / "secure_parameter" / "index.py"
+    spec = importlib.util.spec_from_file_location("secure_parameter_kinds", path)
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    assert set(handler.COMPOSED) == set(SECRET_KINDS + FROM_KINDS) - {"generated", "provided"}

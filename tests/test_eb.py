@@ -118,7 +118,8 @@ def test_settings_plain_and_secret_go_to_their_namespaces(staging: Synthesized, 
         for (ns, name), value in options.items()
         if ns == "aws:elasticbeanstalk:application:environmentsecrets"
     }
-    assert plain == runtime_environment(config)
+    revision = staging.stacks.data.secrets.revision(config.web.secrets)
+    assert plain == {**runtime_environment(config), "SETTINGS_REVISION": revision}
     assert not set(plain) & set(config.secret_settings)
     assert set(secret) == set(config.secret_settings) == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
     for name, arn in secret.items():

@@ -95,28 +95,52 @@ def test_provided_secret_is_checked_never_written_and_parts_are_string_kinds(exa
     assert "DatabaseUsersAppCredentials" in app_secret  # the app user's secret, never the master's
     for name in ("DATABASE_URL", "DB_USER", "DB_PASSWORD"):
         assert json.dumps(params[f"/shop/staging/{name}"]["SecretArn"]) == app_secret
-    assert params["/shop/staging/DB_HOST"]["Kind"] == "database_host"
-    assert "DBInstance" not in json.dumps(params["/shop/staging/DB_HOST"]) or "Endpoint.Address" in json.dumps(
-        params["/shop/staging/DB_HOST"]["Host"]
-    )
+    host = params["/shop/staging/DB_HOST"]
+    assert host["Kind"] == "database_host" and "SecretArn" not in host  # the endpoint, not a credential
+    assert "Endpoint.Address" in json.dumps(host["Host"])
 
 
-def test_a_stage_with_a_provided_secret_synthesizes_and_the_web_reads_it(example: Synthesized) -> None:
+def test_a_stage_with_a_provided_secret_synthesizes_and_each_service_reads_its_own(example: Synthesized) -> None:
     assert example.stacks.ecs is not None
-    (task,) = [
-        t
-        for t in _of_type(example, example.stacks.ecs, "AWS::ECS::TaskDefinition").values()
-        if any(c["Name"] == "app" and "Secrets" in c for c in t["Properties"]["ContainerDefinitions"])
-        and "Service" in json.dumps(t["Properties"].get("Family", ""))
-    ] or [None]
-    secrets = {
-        s["Name"]
-        for t in _of_type(example, example.stacks.ecs, "AWS::ECS::TaskDefinition").values()
+    tasks = _of_type(example, example.stacks.ecs, "AWS::ECS::TaskDefinition")
+
+    def secrets_of(prefix: str) -> set[str]:
+        (task,) = [t for k, t in tasks.items() if k.startswith(prefix)]
+        return {s["Name"] for c in task["Properties"]["ContainerDefinitions"] for s in c.get("Secrets", [])}
+
+    assert {"STRIPE_API_KEY", "SMTP_PASSWORD", "DB_PASSWORD", "DB_USER", "DB_HOST"} <= secrets_of("ServiceTask")
+    assert secrets_of("WorkloadsWorkerWorker") == {"DATABASE_URL", "CELERY_BROKER_URL", "SMTP_PASSWORD"}
+    assert secrets_of("WorkloadsJobNightlyReport") == {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD"}
+
+
+def test_consumers_carry_the_settings_revision(example: Synthesized) -> None:
+    """How each service's values are made is fingerprinted into the service (ECS/EB environment, pod template):
+    a deploy that changes it (e.g. DATABASE_URL moving to the app user) rolls the service out by itself."""
+    assert example.stacks.ecs is not None and example.stacks.eb is not None and example.stacks.eks is not None
+    tasks = _of_type(example, example.stacks.ecs, "AWS::ECS::TaskDefinition")
+    revisions = {
+        k: e["Value"]
+        for k, t in tasks.items()
         for c in t["Properties"]["ContainerDefinitions"]
-        for s in c.get("Secrets", [])
+        for e in c.get("Environment", [])
+        if e["Name"] == "SETTINGS_REVISION"
     }
-    assert {"STRIPE_API_KEY", "DB_PASSWORD", "DB_USER", "DB_HOST"} <= secrets
-    del task
+    web = next(v for k, v in revisions.items() if k.startswith("ServiceTask"))
+    worker = next(v for k, v in revisions.items() if k.startswith("WorkloadsWorkerWorker"))
+    assert len(web) == 12 and web != worker  # each reads different parameters
+    eb = json.dumps(example.template(example.stacks.eb))
+    assert f'"OptionName": "SETTINGS_REVISION", "Value": "{web}"' in eb
+    eks = json.dumps(example.template(example.stacks.eks))
+    assert f'settings-revision\\":\\"{web}' in eks
+    # A change in how one parameter is made changes the revision of exactly its readers.
+    secrets = example.stacks.data.secrets
+    before = secrets.revision(["DATABASE_URL"])
+    secrets.parameters["DATABASE_URL"].properties["Scheme"] = "postgresql"
+    try:
+        assert secrets.revision(["DATABASE_URL"]) != before
+        assert secrets.revision(["REDIS_URL"]) == secrets.revision(["REDIS_URL"])
+    finally:
+        secrets.parameters["DATABASE_URL"].properties["Scheme"] = "postgresql+asyncpg"
 
 
 # -- rotation -----------------------------------------------------------------------------------------------------

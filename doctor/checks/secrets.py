@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from config.schema import parameter_family
+from config.kinds import parameter_family
 from doctor.aws import explain
 from doctor.model import Context, Finding, NotChecked, fail, ok, warn
 

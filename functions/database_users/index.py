@@ -9,10 +9,15 @@ ResourceProperties (strings): ``MasterSecretArn`` and ``UserSecretArn`` (JSON wi
 user secret is read at AWSCURRENT), ``Host``, ``Port``, ``Database``. Create/Update, idempotent, in one
 transaction: ``<user>`` (LOGIN) and ``<user>_clone`` (LOGIN, member of ``<user>``, ``SET role = '<user>'``) are
 created if missing; only the login AWSCURRENT names gets its password (the other one belongs to the rotation);
-``<user>`` gets CONNECT/TEMPORARY on the database, USAGE/CREATE on schema ``public`` and the ownership of the
-relations there that the master user owns. Data: ``Username`` (the base user name). Delete does nothing: the
-users stay with the data. Passwords never appear in the response, in a Reason or in the logs, and never reach
-the server in clear text either (see ``_scram_verifier``).
+``<user>`` gets CONNECT/TEMPORARY on the database, USAGE/CREATE on schema ``public`` and the ownership of what
+the master user owns there (migrations ran as the master before the switch; after it they run as ``<user>``, and
+ALTERing those objects would fail with "must be owner"): relations, enum/domain/stand-alone composite types and
+functions/procedures/aggregates. Types and routines that belong to an extension stay with it; table row types,
+implicit array types and column sequences follow the object they belong to. ``ALTER ... OWNER`` waits for the
+locks the running app holds (``lock_timeout``): a timeout fails the deploy, which can simply be retried. Data:
+``Username`` (the base user name). Delete does nothing: the users stay with the data. Passwords never appear in
+the response, in a Reason or in the logs, and never reach the server in clear text either (see
+``_scram_verifier``).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ RESERVED_NAMES = frozenset({"public", "none", "current_user", "current_role", "s
 SCHEMA = "public"
 CONNECT_TIMEOUT_S = 10
 # Server-side limits below the socket timeout, so a blocked ALTER ... OWNER (it waits for the app's locks)
-# fails with PostgreSQL's own message instead of a dropped connection.
+# fails with a server error (lock_timeout: reported as retryable, see _hand_over) instead of a dropped connection.
 SESSION_SETTINGS = ("SET LOCAL lock_timeout = '5s'", "SET LOCAL statement_timeout = '8s'")
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 # relkind -> the ALTER command for it. Indexes and the sequences of a table's columns follow their table.
@@ -75,12 +80,54 @@ WHERE n.nspname = :schema
       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')))
 ORDER BY c.relkind, c.relname
 """.strip()
+# Types in the schema owned by the master user: enums ('e'), domains ('d') and stand-alone composite types ('c'
+# whose pg_class row has relkind 'c'; a table's row type follows its table). Implicit array types ('_name', the
+# typarray of another type) follow their element type, and so do the other typtypes (base, pseudo, range and
+# multirange are not handed over). Extension members are left out, whether pg_depend records the extension on the
+# type or, for a composite type, on its pg_class row.
+OWNED_TYPES_SQL = """
+SELECT t.typname, t.typtype
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = :schema
+  AND t.typowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+  AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND EXISTS (
+    SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.deptype = 'e' AND (
+      (d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid)
+      OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = t.typrelid)))
+ORDER BY t.typtype, t.typname
+""".strip()
+# typtype -> the ALTER command for it.
+TYPE_COMMANDS = {"e": "TYPE", "d": "DOMAIN", "c": "TYPE"}
+# Routines in the schema owned by the master user, named by their regprocedure text (name and input argument
+# types, quoted and schema-qualified by the server as this session needs them to resolve). Extension members are
+# left out.
+OWNED_ROUTINES_SQL = """
+SELECT p.oid::pg_catalog.regprocedure::text, p.prokind
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = :schema
+  AND p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY p.prokind, 1
+""".strip()
+# prokind -> the ALTER command for it: a window function ('w') is ALTERed as a FUNCTION.
+ROUTINE_COMMANDS = {"f": "FUNCTION", "w": "FUNCTION", "p": "PROCEDURE", "a": "AGGREGATE"}
+# PostgreSQL's SQLSTATE for a lock_timeout (lock_not_available).
+LOCK_NOT_AVAILABLE = "55P03"
 EXISTING_ROLES_SQL = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN (:user, :clone)"
 _BOTO_CONFIG = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 4, "mode": "standard"})
 
 
 class ContractError(Exception):
-    """A request that violates the property contract; ``str()`` starts with ``[<catalogue id>]``."""
+    """A request that violates the property contract, or a known runtime condition (a lock timeout) reported
+    the same way; ``str()`` starts with ``[<catalogue id>]``."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"[{code}] {message}")
@@ -265,19 +312,61 @@ def _apply(conn: Any, base: str, current: Credentials, database: str, sensitive:
     conn.run(f"GRANT CONNECT, TEMPORARY ON DATABASE {_ident(database)} TO {user_q}")
     conn.run(f"GRANT USAGE, CREATE ON SCHEMA {_ident(SCHEMA)} TO {user_q}")
 
-    # Tables the master user created (migrations before the switch) must be ALTERable by the app user.
-    relations = [(str(row[0]), str(row[1])) for row in conn.run(OWNED_RELATIONS_SQL, schema=SCHEMA) or []]
-    if relations:
-        # ALTER ... OWNER TO <user> needs the master to be able to SET ROLE <user> (it has ADMIN, not SET).
-        conn.run(f"GRANT {user_q} TO CURRENT_USER")
-        for name, kind in relations:
-            command = RELATION_COMMANDS[kind]
-            conn.run(f"ALTER {command} {_ident(SCHEMA)}.{_ident(name)} OWNER TO {user_q}")
-        shown = ", ".join(f"{RELATION_COMMANDS[kind].lower()} {name}" for name, kind in relations[:50])
-        more = f" and {len(relations) - 50} more" if len(relations) > 50 else ""
-        LOG.info("%d relation(s) in schema %s moved to %s: %s%s", len(relations), SCHEMA, base, shown, more)
-    else:
-        LOG.info("no relation in schema %s owned by the master user", SCHEMA)
+    _hand_over(conn, base, user_q)
+
+
+def _owned(conn: Any, sql: str) -> list[tuple[str, str]]:
+    return [(str(row[0]), str(row[1])) for row in conn.run(sql, schema=SCHEMA) or []]
+
+
+def _routine(signature: str, kind: str) -> str:
+    """``signature`` (regprocedure text) as ALTER takes it: a zero-argument aggregate is written ``name(*)``."""
+    return signature[:-2] + "(*)" if kind == "a" and signature.endswith("()") else signature
+
+
+def _hand_over(conn: Any, base: str, user_q: str) -> None:
+    """What the master user created in the schema (migrations before the switch) becomes ``<user>``'s, so that
+    migrations running as ``<user>`` can ALTER it."""
+    schema_q = _ident(SCHEMA)
+    relations = _owned(conn, OWNED_RELATIONS_SQL)
+    types = _owned(conn, OWNED_TYPES_SQL)
+    routines = _owned(conn, OWNED_ROUTINES_SQL)
+    moves = [
+        *((RELATION_COMMANDS[kind], f"{schema_q}.{_ident(name)}") for name, kind in relations),
+        *((TYPE_COMMANDS[kind], f"{schema_q}.{_ident(name)}") for name, kind in types),
+        *((ROUTINE_COMMANDS[kind], _routine(signature, kind)) for signature, kind in routines),
+    ]
+    if not moves:
+        LOG.info("nothing in schema %s owned by the master user", SCHEMA)
+        return
+    # ALTER ... OWNER TO <user> needs the master to be able to SET ROLE <user> (it has ADMIN, not SET).
+    conn.run(f"GRANT {user_q} TO CURRENT_USER")
+    for command, target in moves:
+        try:
+            conn.run(f"ALTER {command} {target} OWNER TO {user_q}")
+        except Exception as error:
+            if _sqlstate(error) != LOCK_NOT_AVAILABLE:
+                raise
+            raise ContractError(
+                CODE,
+                f"ownership hand-over to {base} hit lock_timeout on {command.lower()} {target}: it waits for locks "
+                "held by the running app; nothing was changed (one transaction) and the deploy can simply be retried",
+            ) from None
+    for label, moved, commands in (
+        ("relation", relations, RELATION_COMMANDS),
+        ("type", types, TYPE_COMMANDS),
+        ("routine", routines, ROUTINE_COMMANDS),
+    ):
+        if moved:
+            shown = ", ".join(f"{commands[kind].lower()} {name}" for name, kind in moved[:50])
+            more = f" and {len(moved) - 50} more" if len(moved) > 50 else ""
+            LOG.info("%d %s(s) in schema %s moved to %s: %s%s", len(moved), label, SCHEMA, base, shown, more)
+
+
+def _sqlstate(error: Exception) -> str:
+    """The SQLSTATE of a pg8000 server error (its first argument is the server's fields), else ``""``."""
+    detail = error.args[0] if error.args else None
+    return str(detail.get("C", "")) if isinstance(detail, dict) else ""
 
 
 def _bootstrap(props: dict[str, Any], sensitive: list[str]) -> str:

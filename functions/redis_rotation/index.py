@@ -53,9 +53,28 @@ If the group is not ``available`` at the start of ``setSecret``/``testSecret``, 
 the step raises and Secrets Manager retries the rotation with the same ClientRequestToken.
 
 ``testSecret`` cannot send AUTH: the function is not in the VPC (it needs only the ElastiCache and Secrets
-Manager APIs). It checks the control plane instead: ``setSecret`` sent ROTATE for this version (the label), the
-group is ``available``, ``AuthTokenEnabled`` is true and ``AuthTokenLastModifiedDate`` is not older than the
-pending version's ``CreatedDate``.
+Manager APIs). It checks the control plane instead, and it never sends ROTATE (or anything else) itself. It has
+two callers:
+
+- a rotation, after ``setSecret``: the version carries the label, and the checks are strict: the group is
+  ``available``, ``AuthTokenEnabled`` is true and ``AuthTokenLastModifiedDate`` is not older than the pending
+  version's ``CreatedDate``;
+- the configuration test. The schedule is created with ``RotateImmediately=false`` (CloudFormation's
+  ``RotateImmediatelyOnUpdate``), and then, per the RotateSecret API reference
+  (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html), "Secrets Manager tests
+  the rotation configuration by running the testSecret step of the Lambda rotation function. The test creates an
+  AWSPENDING version of the secret and then removes it." No ``createSecret``/``setSecret`` runs for that
+  version, so it has no label: ROTATE was never sent for it (the label goes on before any ModifyReplicationGroup
+  and is removed only when ElastiCache refused, and then ``setSecret`` fails and ``testSecret`` is not called).
+  Without the label the step checks only that the group is ``available`` in AUTH-token mode and, when the
+  version has a value, that the value holds a well-formed token; it logs that this is the configuration test.
+  Failing here would fail the CloudFormation resource and roll the stack back.
+
+  What that AWSPENDING version holds is not documented: the docs say neither that it is a copy of the AWSCURRENT
+  value nor that it is a new value (our ``createSecret`` does not run for it, so it is not a token we
+  generated). Nothing here relies on either: the value is only parsed and shape-checked (a copy of the current
+  token, generated with the same rules, and a new well-formed token both pass), never sent to ElastiCache and
+  never logged; a version without a value is accepted, since there is nothing to send or check.
 
 ``finishSecret`` moves AWSCURRENT to the pending version (Secrets Manager moves AWSPREVIOUS to the old one).
 
@@ -307,9 +326,28 @@ def _set_secret(
     )
 
 
+def _test_configuration(sm: Any, arn: str, token: str, group_id: str, group: dict[str, Any]) -> None:
+    """The configuration test of ``RotateImmediately=false``: the group is usable, the test value well-formed."""
+    LOG.info(
+        "testSecret: version %s has no label %s: configuration test (RotateImmediately=false); checking the group "
+        "and the pending value's shape only, nothing is sent",
+        token,
+        ROTATE_SENT,
+    )
+    _require_available(group, group_id)
+    _require_auth_mode(group, group_id)
+    try:
+        secret_string = _pending(sm, arn, token).get("SecretString")
+    except sm.exceptions.ResourceNotFoundException:
+        LOG.info("testSecret: the test version %s has no value; nothing to check", token)
+        return
+    if not isinstance(secret_string, str):
+        raise RotationError(f"version {token} of secret {arn} has no SecretString")
+    _check_token(_token_of(secret_string))
+    LOG.info("testSecret: configuration test passed: group %s is available with an AUTH token", group_id)
+
+
 def _test_secret(sm: Any, elasticache: Any, arn: str, token: str, group_id: str, stages: dict[str, list[str]]) -> None:
-    if ROTATE_SENT not in stages[token]:
-        raise RotationError(f"setSecret has not sent ROTATE for version {token} (no label {ROTATE_SENT})")
     group = _group(elasticache, group_id)
     LOG.info(
         "testSecret: group %s is %s, AuthTokenEnabled=%s, AuthTokenLastModifiedDate=%s",
@@ -318,6 +356,9 @@ def _test_secret(sm: Any, elasticache: Any, arn: str, token: str, group_id: str,
         group.get("AuthTokenEnabled"),
         group.get("AuthTokenLastModifiedDate"),
     )
+    if ROTATE_SENT not in stages[token]:
+        _test_configuration(sm, arn, token, group_id, group)
+        return
     _require_available(group, group_id)
     _require_auth_mode(group, group_id)
     created = _pending(sm, arn, token)["CreatedDate"]

@@ -48,6 +48,7 @@ IAM (the function reads no parameter value: no ``ssm:*`` and no ``kms:*`` at all
 
   Parts of this fail only asynchronously (an EB event "... is not authorized to perform ..."), after
   UpdateEnvironment has returned: validate the grant once with a real change in a dev stage.
+  ``cloudformation:DescribeStacks`` on the stage's data and EB stacks: a redeploy waits while either deploys.
 
 Event: EventBridge, ``source`` ``aws.ssm``, ``detail-type`` ``Parameter Store Change``, ``detail`` ``{"name",
 "type", "operation"}``; ``Create`` and ``Update`` roll out, ``Delete`` and ``LabelParameterVersion`` are logged and
@@ -143,6 +144,8 @@ def load_config(raw: str | None) -> dict[str, Any]:
             if not name.strip():
                 raise RolloutError(f"{ENV_VAR}: {target}.readers has an empty parameter name")
             parsed["readers"][name.strip()] = _names(ids, f"{target}.readers[{_one_line(name, 80)!r}]")
+        if target == "eb":
+            parsed["stacks"] = _names(section["stacks"], "eb.stacks") if section.get("stacks") else []
         if target == "ecs":
             cluster = section.get("cluster")
             if not isinstance(cluster, str) or not cluster.strip():
@@ -238,7 +241,41 @@ def _roll_out_ecs(ecs: Any, cluster: str, services: list[str], changed_at: datet
         raise RolloutError(f"could not roll out {len(failures)} ECS service(s): {'; '.join(failures)}")
 
 
-def _roll_out_eb(eb: Any, environments: list[str], changed_at: datetime, summary: dict[str, Any]) -> None:
+def _cloudformation() -> Any:
+    """A CloudFormation client; tests may monkeypatch this."""
+    return boto3.client("cloudformation", config=_BOTO_CONFIG)
+
+
+def _deploying(stacks: list[str]) -> list[str]:
+    """``name (STATUS)`` of the stage stacks CloudFormation is working on: a redeploy started now could collide with
+    CloudFormation's own update of the environment in the same deploy."""
+    if not stacks:
+        return []
+    cloudformation = _cloudformation()
+    busy = []
+    for name in stacks:
+        try:
+            described = cloudformation.describe_stacks(StackName=name).get("Stacks") or []
+        except Exception as exc:  # a stack that does not exist (yet) is not deploying
+            LOG.info("stack %s not described (%s): not deploying", name, _error_text(exc))
+            continue
+        status = str((described[0] if described else {}).get("StackStatus") or "")
+        if status.endswith("_IN_PROGRESS"):
+            busy.append(f"{name} ({status})")
+    return busy
+
+
+def _roll_out_eb(
+    eb: Any, environments: list[str], changed_at: datetime, summary: dict[str, Any], stacks: list[str] | None = None
+) -> None:
+    deploying = _deploying(stacks or [])
+    if deploying:
+        LOG.warning(
+            "a deploy is running (%s): failing this invocation so that Lambda's asynchronous retry redeploys the "
+            "environment after it (the deploy may well roll it out itself)",
+            ", ".join(deploying),
+        )
+        raise RolloutError(f"deferred while the stage deploys: {', '.join(deploying)}")
     response = eb.describe_environments(EnvironmentNames=environments, IncludeDeleted=False)
     described = {
         str(e.get("EnvironmentName")): e
@@ -349,7 +386,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if target == "ecs":
                 _roll_out_ecs(ecs, config["ecs"]["cluster"], ids, changed_at, summary)
             else:
-                _roll_out_eb(eb, ids, changed_at, summary)
+                _roll_out_eb(eb, ids, changed_at, summary, config["eb"].get("stacks", []))
         except RolloutError as exc:  # try the other target too, then fail so Lambda retries
             errors.append(str(exc).removeprefix(f"[{CODE}] "))
     if errors:

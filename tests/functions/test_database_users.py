@@ -38,7 +38,10 @@ class FakeDatabase:
 
     def __init__(self, roles: tuple[str, ...] = (), relations: tuple[tuple[str, str], ...] = ()) -> None:
         self.roles = set(roles)
+        # What the three ownership queries return: (name, relkind), (name, typtype), (regprocedure, prokind).
         self.relations = list(relations)
+        self.types: list[tuple[str, str]] = []
+        self.routines: list[tuple[str, str]] = []
         self.statements: list[tuple[str, dict[str, Any]]] = []
         self.connects: list[dict[str, Any]] = []
         self.closed = 0
@@ -64,8 +67,13 @@ class FakeConnection:
             raise self.db.error(sql)
         if sql == ROLE_SQL:
             return [[name] for name in (params["user"], params["clone"]) if name in self.db.roles]
-        if "FROM pg_catalog.pg_class" in sql:
-            return [[name, kind] for name, kind in self.db.relations]
+        for prefix, rows in (
+            ("SELECT c.relname, c.relkind", self.db.relations),
+            ("SELECT t.typname, t.typtype", self.db.types),
+            ("SELECT p.oid::pg_catalog.regprocedure::text, p.prokind", self.db.routines),
+        ):
+            if sql.startswith(prefix):
+                return [[name, kind] for name, kind in rows]
         created = re.match(r'CREATE ROLE "(\w+)"', sql)
         if created:
             self.created.add(created.group(1))
@@ -220,11 +228,13 @@ def test_fresh_database_creates_users_then_grants_in_one_transaction(
         'GRANT CONNECT, TEMPORARY ON DATABASE "shop" TO "app_user"',
         'GRANT USAGE, CREATE ON SCHEMA "public" TO "app_user"',
         mod.OWNED_RELATIONS_SQL,
+        mod.OWNED_TYPES_SQL,
+        mod.OWNED_ROUTINES_SQL,
         "COMMIT",
     ]
     # Names go in as bind parameters where PostgreSQL takes them.
     assert db.statements[3][1] == {"user": "app_user", "clone": "app_user_clone"}
-    assert db.statements[10][1] == {"schema": "public"}
+    assert [params for _, params in db.statements[10:13]] == [{"schema": "public"}] * 3
     assert db.closed == 1
     assert db.roles == {"app_user", "app_user_clone"}
     _assert_verifier_of(mod, password, USER_PASSWORD)
@@ -301,7 +311,7 @@ def test_ownership_of_master_relations_moves_to_the_user(
 
     assert body["Status"] == "SUCCESS", body["Reason"]
     statements = db.sql()
-    start = statements.index(mod.OWNED_RELATIONS_SQL)
+    start = statements.index(mod.OWNED_ROUTINES_SQL)
     assert statements[start + 1 :] == [
         'GRANT "app_user" TO CURRENT_USER',
         'ALTER TABLE "public"."orders" OWNER TO "app_user"',
@@ -326,11 +336,140 @@ def test_ownership_query_selects_master_relations_and_skips_column_sequences(mod
     assert set(mod.RELATION_COMMANDS) == {"r", "p", "v", "m", "f", "S"}
 
 
-def test_no_relation_to_move_means_no_membership_for_master(
+def test_types_and_routines_of_the_master_move_to_the_user(
+    mod: ModuleType, sent: list[dict[str, Any]], sm: Any, db: FakeDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    db.relations = [("orders", "r")]
+    db.types = [("pair", "c"), ('odd"name', "d"), ("positive_int", "d"), ("mood", "e")]
+    # regprocedure text as the server writes it: quoted where needed, input argument types only.
+    db.routines = [
+        ("row_count()", "a"),
+        ("my_sum(integer)", "a"),
+        ('"Add One"(integer)', "f"),
+        ("tag(text,integer[])", "f"),
+        ("my_rank()", "w"),
+        ("refresh_totals(integer,text)", "p"),
+    ]
+    body = _call(mod, sent, _event("Create", _props(sm)))
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    statements = db.sql()
+    start = statements.index(mod.OWNED_ROUTINES_SQL)
+    assert statements[start - 2 : start] == [mod.OWNED_RELATIONS_SQL, mod.OWNED_TYPES_SQL]
+    assert statements[start + 1 :] == [
+        'GRANT "app_user" TO CURRENT_USER',
+        'ALTER TABLE "public"."orders" OWNER TO "app_user"',
+        'ALTER TYPE "public"."pair" OWNER TO "app_user"',
+        'ALTER DOMAIN "public"."odd""name" OWNER TO "app_user"',
+        'ALTER DOMAIN "public"."positive_int" OWNER TO "app_user"',
+        'ALTER TYPE "public"."mood" OWNER TO "app_user"',
+        'ALTER AGGREGATE row_count(*) OWNER TO "app_user"',  # ALTER AGGREGATE takes (*), not ()
+        'ALTER AGGREGATE my_sum(integer) OWNER TO "app_user"',
+        'ALTER FUNCTION "Add One"(integer) OWNER TO "app_user"',
+        'ALTER FUNCTION tag(text,integer[]) OWNER TO "app_user"',
+        'ALTER FUNCTION my_rank() OWNER TO "app_user"',  # a window function is a FUNCTION
+        'ALTER PROCEDURE refresh_totals(integer,text) OWNER TO "app_user"',
+        "COMMIT",
+    ]
+    assert statements.count('GRANT "app_user" TO CURRENT_USER') == 1
+    assert "1 relation(s) in schema public moved to app_user: table orders" in caplog.text
+    assert '4 type(s) in schema public moved to app_user: type pair, domain odd"name' in caplog.text
+    assert "6 routine(s) in schema public moved to app_user: aggregate row_count()" in caplog.text
+
+
+def test_types_only_still_grant_the_membership_first(
     mod: ModuleType, sent: list[dict[str, Any]], sm: Any, db: FakeDatabase
 ) -> None:
-    _call(mod, sent, _event("Create", _props(sm)))
+    db.types = [("mood", "e")]
+    body = _call(mod, sent, _event("Create", _props(sm)))
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert db.sql()[-3:] == [
+        'GRANT "app_user" TO CURRENT_USER',
+        'ALTER TYPE "public"."mood" OWNER TO "app_user"',
+        "COMMIT",
+    ]
+
+
+def test_type_query_selects_enums_domains_and_standalone_composites_only(mod: ModuleType) -> None:
+    query = " ".join(mod.OWNED_TYPES_SQL.split())
+    assert "n.nspname = :schema" in query
+    assert "t.typowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)" in query
+    # Table/view row types are 'c' too, but their pg_class row is not relkind 'c': they follow their relation.
+    assert (
+        "(t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND EXISTS ( "
+        "SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')))"
+    ) in query
+    # Implicit array types ('_mood': the typarray of mood) follow their element type.
+    assert "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)" in query
+    # Extension members stay with the extension (recorded on the type, or on a composite's pg_class row).
+    assert "d.deptype = 'e'" in query
+    assert "(d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid)" in query
+    assert "(d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = t.typrelid)" in query
+    assert mod.TYPE_COMMANDS == {"e": "TYPE", "d": "DOMAIN", "c": "TYPE"}
+
+
+def test_routine_query_selects_master_routines_outside_extensions(mod: ModuleType) -> None:
+    query = " ".join(mod.OWNED_ROUTINES_SQL.split())
+    assert query.startswith("SELECT p.oid::pg_catalog.regprocedure::text, p.prokind FROM pg_catalog.pg_proc p")
+    assert "n.nspname = :schema" in query
+    assert "p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)" in query
+    assert (
+        "NOT EXISTS ( SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass "
+        "AND d.objid = p.oid AND d.deptype = 'e')"
+    ) in query
+    assert mod.ROUTINE_COMMANDS == {"f": "FUNCTION", "w": "FUNCTION", "p": "PROCEDURE", "a": "AGGREGATE"}
+
+
+def test_nothing_to_move_runs_nothing(
+    mod: ModuleType, sent: list[dict[str, Any]], sm: Any, db: FakeDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    body = _call(mod, sent, _event("Create", _props(sm)))
+    assert body["Status"] == "SUCCESS", body["Reason"]
     assert not [s for s in db.sql() if "CURRENT_USER" in s or " OWNER TO " in s]
+    assert db.sql()[-4:] == [mod.OWNED_RELATIONS_SQL, mod.OWNED_TYPES_SQL, mod.OWNED_ROUTINES_SQL, "COMMIT"]
+    assert "nothing in schema public owned by the master user" in caplog.text
+
+
+def _server_error(code: str, message: str) -> Exception:
+    """What pg8000 raises for a server error: a DatabaseError carrying the server's fields."""
+    errors = importlib.import_module("pg8000.exceptions")
+    return errors.DatabaseError({"S": "ERROR", "V": "ERROR", "C": code, "M": message})  # type: ignore[no-any-return]
+
+
+def test_lock_timeout_during_the_hand_over_says_to_retry(
+    mod: ModuleType, sent: list[dict[str, Any]], sm: Any, db: FakeDatabase
+) -> None:
+    mod._pg8000()
+    db.relations = [("orders", "r")]
+    db.routines = [("total(integer)", "f")]
+    db.fail_on = "ALTER FUNCTION total(integer)"
+    db.error = lambda sql: _server_error("55P03", "canceling statement due to lock timeout")
+    body = _call(mod, sent, _event("Create", _props(sm)))
+
+    assert body["Status"] == "FAILED"
+    assert body["Reason"] == (
+        "[database-user-contract] ownership hand-over to app_user hit lock_timeout on function total(integer): it "
+        "waits for locks held by the running app; nothing was changed (one transaction) and the deploy can simply "
+        "be retried"
+    )
+    statements = db.sql()
+    assert statements[-1] == "ROLLBACK" and "COMMIT" not in statements
+    assert db.roles == set()
+
+
+def test_other_server_errors_during_the_hand_over_are_reported_as_they_are(
+    mod: ModuleType, sent: list[dict[str, Any]], sm: Any, db: FakeDatabase
+) -> None:
+    mod._pg8000()
+    db.types = [("mood", "e")]
+    db.fail_on = "ALTER TYPE"
+    db.error = lambda sql: _server_error("42501", "must be able to SET ROLE")
+    body = _call(mod, sent, _event("Create", _props(sm)))
+    assert body["Status"] == "FAILED"
+    assert body["Reason"] == "DatabaseError: 42501 must be able to SET ROLE"
+    assert db.sql()[-1] == "ROLLBACK"
 
 
 # --- quoting -----------------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class FakeElastiCache:
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = list(tokens)
         self.status = "available"
+        self.auth_enabled = True
         self.modified = datetime(2020, 1, 1, tzinfo=UTC)
         self.apply_after = 2
         self.updates_date = True
@@ -68,7 +69,7 @@ class FakeElastiCache:
         return {
             "ReplicationGroupId": GROUP,
             "Status": self.status,
-            "AuthTokenEnabled": True,
+            "AuthTokenEnabled": self.auth_enabled,
             "AuthTokenLastModifiedDate": self.modified,
             "TransitEncryptionEnabled": True,
             "UserGroupIds": [],
@@ -169,7 +170,7 @@ def _all_tokens(sm: Any, ec: FakeElastiCache) -> set[str]:
                 continue  # a version without a value yet
             values.add(text)
             data = json.loads(text) if text.startswith("{") else None
-            if isinstance(data, dict):
+            if isinstance(data, dict) and isinstance(data.get("password"), str):
                 values.add(data["password"])
     return values
 
@@ -205,6 +206,17 @@ def _start(sm: Any, arn: str, version: str) -> None:
         if "AWSPENDING" in stages:
             stages.remove("AWSPENDING")
     secret.versions[version] = {"createdate": int(time.time()), "version_id": version, "version_stages": ["AWSPENDING"]}
+
+
+def _start_configuration_test(sm: Any, arn: str, version: str, value: str | None) -> None:
+    """What RotateSecret with RotateImmediately=false does before it runs testSecret alone: an AWSPENDING version.
+
+    Its value is not documented (a copy of AWSCURRENT, a new value, or none): ``value`` is each of those.
+    """
+    _start(sm, arn, version)
+    if value is not None:
+        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[arn]
+        secret.versions[version]["secret_string"] = value
 
 
 def _invoke(mod: ModuleType, arn: str, version: str, step: str, remaining_ms: int = 300_000) -> None:
@@ -398,22 +410,81 @@ def test_test_secret_passes_once_the_token_was_modified_after_the_pending_versio
 
 
 @pytest.mark.usefixtures("clock")
-def test_test_secret_fails_when_the_token_is_older_than_the_pending_version(
-    mod: ModuleType, sm: Any, ec: FakeElastiCache, no_token_in_logs: list[str]
+def test_test_secret_of_a_rotation_enforces_the_label_and_the_dates(
+    mod: ModuleType, sm: Any, ec: FakeElastiCache, no_token_in_logs: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     arn = _secret(sm)
     _start(sm, arn, V2)
     _invoke(mod, arn, V2, "createSecret")
-    assert "has not sent ROTATE" in _raises(mod, no_token_in_logs, arn, V2, "testSecret")
+    _invoke(mod, arn, V2, "setSecret")
+    assert mod.ROTATE_SENT in _stages(sm, arn)[V2]
 
-    # As if setSecret had sent ROTATE, but the group's token date is older than the pending version.
-    sm.update_secret_version_stage(SecretId=arn, VersionStage=mod.ROTATE_SENT, MoveToVersionId=V2)
+    # The label is there: the group's token date older than the pending version fails, whatever the status.
     ec.modified = datetime.now(UTC) - timedelta(hours=1)
     assert "the pending token is not applied" in _raises(mod, no_token_in_logs, arn, V2, "testSecret")
 
     ec.modified, ec.status = datetime.now(UTC) + timedelta(seconds=1), "modifying"
     assert "not available" in _raises(mod, no_token_in_logs, arn, V2, "testSecret")
+
+    ec.status, ec.auth_enabled = "available", False
+    assert "does not have an AUTH token enabled" in _raises(mod, no_token_in_logs, arn, V2, "testSecret")
+
+    ec.auth_enabled = True
+    _invoke(mod, arn, V2, "testSecret")
+    assert "configuration test" not in caplog.text
+    assert len(ec.calls) == 1  # setSecret's ROTATE only: testSecret sends nothing
+
+
+# testSecret alone: the configuration test of RotateImmediately=false
+
+
+@pytest.mark.usefixtures("clock")
+@pytest.mark.parametrize("shape", ["no value", "copy of AWSCURRENT", "new value", "JSON copy"])
+def test_configuration_test_passes_without_set_secret_and_sends_nothing(
+    mod: ModuleType, sm: Any, ec: FakeElastiCache, caplog: pytest.LogCaptureFixture, shape: str
+) -> None:
+    current = json.dumps({"username": "default", "password": TOKEN_1}) if shape == "JSON copy" else TOKEN_1
+    value = {"no value": None, "new value": "NewTestToken" + "c" * 52}.get(shape, current)
+    arn = _secret(sm, current)
+    _start_configuration_test(sm, arn, V2, value)
+    ec.modified = datetime.now(UTC) - timedelta(days=30)  # the last rotation, long before the test version
+
+    _invoke(mod, arn, V2, "testSecret")
+
+    assert ec.calls == [] and ec.tokens == [TOKEN_0, TOKEN_1]
+    assert "configuration test" in caplog.text
+    assert _stages(sm, arn)[V2] == ["AWSPENDING"]  # no label: nothing recorded as sent
+    assert _current(sm, arn) == current
+
+
+@pytest.mark.usefixtures("clock")
+@pytest.mark.parametrize(
+    ("status", "auth_enabled", "value", "message"),
+    [
+        ("modifying", True, TOKEN_1, "is modifying, not available"),
+        ("creating", True, None, "is creating, not available"),
+        ("available", False, TOKEN_1, "does not have an AUTH token enabled"),
+        ("available", True, "short", "does not meet ElastiCache's rules"),
+        ("available", True, json.dumps({"username": "default"}), "without a string 'password'"),
+    ],
+)
+def test_configuration_test_fails_when_the_group_or_the_value_is_not_usable(
+    mod: ModuleType,
+    sm: Any,
+    ec: FakeElastiCache,
+    no_token_in_logs: list[str],
+    status: str,
+    auth_enabled: bool,
+    value: str | None,
+    message: str,
+) -> None:
+    arn = _secret(sm)
+    _start_configuration_test(sm, arn, V2, value)
+    ec.status, ec.auth_enabled = status, auth_enabled
+
+    assert message in _raises(mod, no_token_in_logs, arn, V2, "testSecret")
     assert ec.calls == []
+    assert mod.ROTATE_SENT not in _stages(sm, arn)[V2]
 
 
 # finishSecret

@@ -413,3 +413,31 @@ def test_the_eb_stack_rolls_out_its_environment_and_its_ecs_workers(
 
     assert ecs.updates == [{"cluster": CLUSTER, "service": "worker", "forceNewDeployment": True}]
     assert eb.updates == []
+
+
+class FakeCloudFormation:
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses = statuses
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        if StackName not in self.statuses:
+            raise RuntimeError(f"Stack with id {StackName} does not exist")
+        return {"Stacks": [{"StackName": StackName, "StackStatus": self.statuses[StackName]}]}
+
+
+@pytest.mark.parametrize(("status", "deferred"), [("UPDATE_IN_PROGRESS", True), ("UPDATE_COMPLETE", False)])
+def test_eb_waits_while_a_stack_of_the_stage_deploys(
+    mod: ModuleType, monkeypatch: pytest.MonkeyPatch, status: str, deferred: bool
+) -> None:
+    """A deploy that rewrites a parameter (data stack) and then updates the environment itself (EB stack) must not
+    find the environment busy with our redeploy: while either stack is in progress the invocation fails (retried)."""
+    eb = FakeEb([_environment("shop-prod-web", BEFORE)])
+    config = json.dumps({"eb": {"readers": {PARAM: ["shop-prod-web"]}, "stacks": ["shop-prod-data", "shop-prod-eb"]}})
+    _use(mod, monkeypatch, config, eb=eb)
+    monkeypatch.setattr(mod, "_cloudformation", lambda: FakeCloudFormation({"shop-prod-data": status}))
+    if deferred:
+        with pytest.raises(mod.RolloutError, match=r"deferred while the stage deploys: shop-prod-data \(UPDATE_IN"):
+            mod.handler(_event(), CONTEXT)
+        assert eb.updates == []
+    else:
+        assert mod.handler(_event(), CONTEXT)["restarted"] == ["shop-prod-web"]
