@@ -24,7 +24,8 @@ from constructs import Construct
 
 from config.schema import CacheConfig
 from constructs.alarms import GT, add_alarm
-from constructs.nag import DEPLOY_HELPER_CHECKS, SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.python_function import python_function
 from constructs.retention import log_group
 
 REDIS_PORT = 6379
@@ -141,20 +142,15 @@ class Cache(Construct):
         token is set, the one the app holds stays valid, so running processes keep working until they roll out
         with the rewritten REDIS_URL."""
         stack = Stack.of(self)
-        logs_ = log_group(self, "RotationLogs", days=30)
-        function = lambda_.Function(
+        function = python_function(
             self,
             "Rotation",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
             code=lambda_.Code.from_asset(str(ROTATION_DIR)),
+            reason=ROTATION_REASON,
             timeout=Duration.minutes(15),
-            memory_size=256,
-            log_group=logs_,
             environment={"REPLICATION_GROUP_ID": self.replication_group.ref},
             description="rotates the Redis AUTH token (ROTATE keeps the current token valid); never logs values",
         )
-        skip_checks(function, DEPLOY_HELPER_CHECKS, ROTATION_REASON)
         assert function.role is not None
         group_arn = stack.format_arn(
             service="elasticache",
@@ -173,11 +169,6 @@ class Cache(Construct):
             function,
             "IAM5[Resource::*]",
             "secretsmanager:GetRandomPassword acts on no resource (IAM supports only '*' for it)",
-        )
-        acknowledge(
-            function,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's default function role: log writing only",
         )
         self.auth_secret.add_rotation_schedule(
             "RotationSchedule",

@@ -40,7 +40,8 @@ from aws_cdk import (
 from constructs import Construct
 
 from config.schema import DatabaseConfig
-from constructs.nag import DEPLOY_HELPER_CHECKS, SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.nag import SECRETS_AWS_KEY, acknowledge, skip_checks
+from constructs.python_function import python_function
 from constructs.retention import log_group
 
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "database_users"
@@ -134,11 +135,9 @@ class DatabaseUsers(Construct):
         )
         master_secret.grant_read(role)
         self.app_secret.grant_read(role)
-        function = lambda_.Function(
+        function = python_function(
             self,
             "Bootstrap",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
             code=lambda_.Code.from_asset(
                 str(HANDLER_DIR),
                 exclude=["__pycache__", "*.pyc"],
@@ -146,15 +145,14 @@ class DatabaseUsers(Construct):
                 bundling=BundlingOptions(image=DockerImage.from_registry("unused:local-bundling"), local=WithDriver()),  # type: ignore[arg-type]
             ),
             timeout=Duration.minutes(2),
-            memory_size=256,
+            reason=BOOTSTRAP_REASON,
             role=role,
-            log_group=handler_logs,
+            logs_=handler_logs,
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             description="Custom::DatabaseUser: creates the app's two database logins; never returns values",
         )
-        skip_checks(function, DEPLOY_HELPER_CHECKS, BOOTSTRAP_REASON)
         self.bootstrap = CustomResource(
             self,
             "Resource",

@@ -14,7 +14,6 @@ from aws_cdk import (
     aws_scheduler as scheduler,
     aws_scheduler_targets as targets,
     aws_sns as sns,
-    aws_sqs as sqs,
     aws_stepfunctions as sfn,
     aws_stepfunctions_tasks as tasks,
 )
@@ -24,7 +23,8 @@ from config.schema import AppConfig
 from config.services import Service
 from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
-from constructs.nag import acknowledge, skip_checks
+from constructs.failure_queue import failure_queue
+from constructs.nag import acknowledge
 from constructs.retention import log_group
 from constructs.service_task import service_task, task_log_group, task_security_group
 
@@ -108,20 +108,7 @@ class ScheduledJob(Construct):
             "starts) have no resource scope; ecs:RunTask is scoped to this task definition",
             checkov=["CKV_AWS_111"],
         )
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(self.dead_letters, "SQS3", "this queue is the dead-letter queue of the job's schedule")
-        skip_checks(
-            self.dead_letters,
-            ["CKV_AWS_27"],
-            "encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the scheduler cannot deliver to a queue "
-            "under the AWS-managed aws/sqs KMS key, and checkov recognises only a KMS key",
-        )
+        self.dead_letters = failure_queue(self, "DeadLetters", of="the job's schedule")
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",

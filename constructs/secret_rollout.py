@@ -24,15 +24,15 @@ from aws_cdk import (
     aws_lambda as lambda_,
     aws_lambda_destinations as destinations,
     aws_sns as sns,
-    aws_sqs as sqs,
 )
 from constructs import Construct
 
 from config.schema import AppConfig
 from constructs.alarms import GT, add_alarm
 from constructs.beanstalk_environment import BeanstalkEnvironment
+from constructs.failure_queue import failure_queue
 from constructs.nag import acknowledge, nag_resource, skip_checks
-from constructs.retention import log_group
+from constructs.python_function import python_function
 
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "functions" / "secret_rollout"
 REASON = (
@@ -106,31 +106,15 @@ class SecretRollout(Construct):
             }
             statements += _eb_statements(stack, eb_environment)
         self.readers = rollout
-        logs_ = log_group(self, "Logs", days=30)
-        # What failed after Lambda's two retries (an environment busy for long, a missing permission): kept 14
-        # days and alarmed, next to doctor's secret-rollout-stale.
-        self.failed = sqs.Queue(
-            self,
-            "Failed",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(self.failed, "SQS3", "this queue is itself the failure destination of the roll-out function")
-        skip_checks(
-            self.failed,
-            ["CKV_AWS_27"],
-            "SQS-managed encryption (SqsManagedSseEnabled); it holds failed events: parameter names, no values",
-        )
-        function = lambda_.Function(
+        # What failed after Lambda's two retries (an environment busy for long, a missing permission): alarmed, next
+        # to doctor's secret-rollout-stale.
+        self.failed = failure_queue(self, "Failed", of="the roll-out function")
+        function = python_function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+            reason=REASON,
             timeout=Duration.minutes(1),
-            memory_size=256,
-            log_group=logs_,
             environment={"ROLLOUT": stack.to_json_string(rollout)},
             description=f"{config.app}-{config.stage}: rolls out the services that read a changed parameter",
             on_failure=destinations.SqsDestination(self.failed),
@@ -143,7 +127,6 @@ class SecretRollout(Construct):
             acknowledge(function, f"IAM5[Resource::{nag_resource(stack, resource)}]", EB_REDEPLOY)
         if eb_environment is not None:
             skip_checks(function, ["CKV_AWS_111"], EB_REDEPLOY)
-        skip_checks(function, ["CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"], REASON)
         add_alarm(
             self,
             "FailedAlarm",
@@ -154,11 +137,6 @@ class SecretRollout(Construct):
             topic=alarm_topic,
             description="a changed setting could not be rolled out: services may run the old value (make doctor)",
             evaluation_periods=1,
-        )
-        acknowledge(
-            function,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's default function role: log writing only",
         )
         self.function = function
         self.rule = events.Rule(

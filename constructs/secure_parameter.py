@@ -19,7 +19,8 @@ from aws_cdk import (
 from constructs import Construct
 
 from config.kinds import FROM_CREDENTIALS, FROM_KINDS, SECRET_KINDS
-from constructs.nag import DEPLOY_HELPER_CHECKS, acknowledge, nag_resource, skip_checks
+from constructs.nag import acknowledge, nag_resource
+from constructs.python_function import python_function
 from constructs.retention import log_group
 
 RESOURCE_TYPE = "Custom::SecureParameter"
@@ -172,17 +173,13 @@ def _handler_function(stack: Stack, path_prefix: str) -> lambda_.Function:
         "decrypts only through Parameter Store (kms:ViaService), to compare a composed value before writing it; "
         "the aws/ssm key's id is not known at synth",
     )
-    function = lambda_.Function(
+    return python_function(
         stack,
         _FUNCTION_ID,
-        runtime=lambda_.Runtime.PYTHON_3_14,
-        handler="index.handler",
         code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+        reason=HELPER_REASON,
         timeout=Duration.minutes(2),
-        memory_size=256,
         role=role,
-        log_group=logs_,
+        logs_=logs_,
         description="Custom::SecureParameter: writes the stage's setting parameters; never returns values",
     )
-    skip_checks(function, DEPLOY_HELPER_CHECKS, HELPER_REASON)
-    return function
