@@ -92,3 +92,7 @@ class EbStack(StageStack):
         outputs["ComputeSecurityGroupIds"] = Fn.join(",", [g.security_group_id for g in groups])
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
+        # EB names the group of the web container's output itself (StreamLogs).
+        container_log = "var/log/eb-docker/containers/eb-current-app/stdouterr.log"
+        eb_web = f"/aws/elasticbeanstalk/{self.beanstalk.environment_name}/{container_log}"
+        self.output_log_groups({web.name: eb_web})

@@ -92,3 +92,4 @@ class EcsStack(StageStack):
             outputs["MigrationTaskDefinitionArn"] = self.workloads.migration.task_definition.task_definition_arn
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
+        self.output_log_groups()

@@ -90,3 +90,4 @@ class EksStack(StageStack):
             "LogGroupName": self.eks.log_group.log_group_name,
         }.items():
             CfnOutput(self, key, value=value)
+        self.output_log_groups()  # one group; a pod's streams are fargate-kube.var.log.containers.<pod name>_...

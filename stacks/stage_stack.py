@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Environment, Stack
+from aws_cdk import CfnOutput, Environment, Stack
 from constructs import Construct
 
 from config.schema import AppConfig
+from constructs.compute_target import ComputeTarget
 
 
 class StageStack(Stack):
@@ -25,3 +26,13 @@ class StageStack(Stack):
     @property
     def availability_zones(self) -> list[str]:
         return list(self._zones)
+
+    def output_log_groups(self, extra: dict[str, str] | None = None) -> None:
+        """Output ``LogGroups``: ``{service name: log group name}`` of every process this stack runs (``make logs``
+        and ``doctor`` read it); ``extra`` adds groups that no ComputeTarget declares (e.g. Elastic Beanstalk's)."""
+        groups = {
+            target.service.name: target.log_groups[0].log_group_name
+            for target in self.node.find_all()
+            if isinstance(target, ComputeTarget) and target.log_groups
+        }
+        CfnOutput(self, "LogGroups", value=self.to_json_string({**groups, **(extra or {})}))
