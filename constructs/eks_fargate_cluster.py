@@ -240,7 +240,8 @@ class EksFargateCluster(Construct):
             values={
                 "reloader": {
                     "watchGlobally": False,
-                    "ignoreConfigMaps": True,  # plain settings change only with a deploy, which rolls out itself
+                    # Plain settings change only with a deploy, which changes the pod template's settings-revision.
+                    "ignoreConfigMaps": True,
                     "readOnlyRootFileSystem": True,
                     "deployment": {
                         "resources": {

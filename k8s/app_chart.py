@@ -37,8 +37,8 @@ class AppChartProps:
     region: region of the Parameter Store the secret store reads.
     secret_store_service_account / secret_store_namespace: ESO's IRSA service account (jwt auth).
     refresh_interval: how often ESO re-reads the parameters (default ``5m``: a changed value reaches pods in minutes).
-    settings_revision: ``AppSecrets.revision`` of its parameters: a pod-template annotation, so a deploy that
-        changes how a value is made rolls the pods (empty in ``k8s/dist``).
+    settings_revision: ``k8s.props.pod_revision`` of its plain settings and of how its secret settings are made: a
+        pod-template annotation, so a deploy that changes either rolls the pods (pods read the ConfigMap at start).
     """
 
     name: str

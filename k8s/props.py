@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 
 from config.schema import AppConfig
@@ -13,6 +15,13 @@ from k8s.service_chart import ServiceChartProps
 
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
+
+
+def pod_revision(environment: Mapping[str, str], secrets_revision: str) -> str:
+    """The pod template's ``settings-revision``: its plain settings (the ConfigMap, which pods read only at start)
+    and how its secret settings are made (``AppSecrets.revision``). A change to either rolls the Deployment."""
+    text = json.dumps({"environment": dict(environment), "secrets": secrets_revision}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def log_group_name(config: AppConfig) -> str:
@@ -39,6 +48,7 @@ def service_props(
     """A worker, job or the migrate step as a chart; ``role_arn`` is a CDK token in the stack."""
     assert service.command is not None and service.kind != "web"
     sizing = service.eks
+    environment = runtime_environment(config, service)
     return ServiceChartProps(
         app=config.app,
         service=service.name,
@@ -56,9 +66,9 @@ def service_props(
         schedule=service.schedule.cron if service.schedule else None,
         timeout_minutes=service.timeout_minutes,
         retries=service.retries,
-        environment=runtime_environment(config, service),
+        environment=environment,
         secrets={name: config.parameter_name(name) for name in service.secrets},
-        settings_revision=settings_revision,
+        settings_revision=pod_revision(environment, settings_revision),
         secret_store_name=secret_store_name(config),
     )
 
@@ -98,7 +108,7 @@ def app_props(
         cpu_target_percent=web.eks.cpu_target_percent,
         environment=dict(environment),
         secrets={name: config.parameter_name(name) for name in web.secrets},
-        settings_revision=settings_revision,
+        settings_revision=pod_revision(environment, settings_revision),
         target_group_arn=target_group_arn,
         region=config.region,
         secret_store_service_account=ESO_SERVICE_ACCOUNT,

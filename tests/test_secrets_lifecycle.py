@@ -130,8 +130,15 @@ def test_consumers_carry_the_settings_revision(example: Synthesized) -> None:
     assert len(web) == 12 and web != worker  # each reads different parameters
     eb = json.dumps(example.template(example.stacks.eb))
     assert f'"OptionName": "SETTINGS_REVISION", "Value": "{web}"' in eb
-    eks = json.dumps(example.template(example.stacks.eks))
-    assert f'settings-revision\\":\\"{web}' in eks
+    # EKS: the pod template carries its plain settings and the same secret revision (pods read both at start).
+    from constructs.compute_target import runtime_environment
+    from k8s.props import pod_revision
+
+    pod = pod_revision(runtime_environment(example.config, example.config.web), web)
+    assert "settings-revision" in json.dumps(example.template(example.stacks.eks)) and pod in json.dumps(
+        example.template(example.stacks.eks)
+    )
+    assert pod_revision({**runtime_environment(example.config, example.config.web), "LOG_LEVEL": "debug"}, web) != pod
     # A change in how one parameter is made changes the revision of exactly its readers.
     secrets = example.stacks.data.secrets
     before = secrets.revision(["DATABASE_URL"])
