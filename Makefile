@@ -16,7 +16,7 @@ CDK_FLAGS := --no-notices --no-version-reporting -c stage=$(STAGE)
 
 .PHONY: setup synth review scan test lint snapshots bench report doctor k8s deploy diff clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt | python-check
 	@echo "==> creating virtualenv $(VENV) and installing pinned Python requirements"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -34,7 +34,23 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed $(VENV)/scan/.installed
+setup: python-check $(VENV)/.installed node_modules/.installed $(VENV)/scan/.installed ## venv + pinned Python deps, Node 24 and the pinned CDK CLI (checks the Python first)
+
+# The oldest Python the code runs on (pyproject.toml target-version py311: enum.StrEnum, datetime.UTC; CI uses 3.11).
+PYTHON_MIN := 3.11
+PYTHON_VERSION = $(1) --version 2>&1 | sed -n 's/^Python \([0-9][0-9.]*\).*/\1/p' | head -n 1
+PYTHON_TOO_OLD = awk -v v="$(1)" -v min="$(PYTHON_MIN)" 'BEGIN { split(v, a, "."); split(min, b, "."); \
+  exit !(a[1] + 0 < b[1] + 0 || (a[1] + 0 == b[1] + 0 && a[2] + 0 < b[2] + 0)) }'
+
+.PHONY: python-check
+python-check: ## fail early unless Python >= 3.11: the venv's, and PYTHON (default python3) when it makes the venv or is given
+	@if [ -x "$(BIN)/python" ]; then v=$$($(call PYTHON_VERSION,"$(BIN)/python")); \
+	  if $(call PYTHON_TOO_OLD,$$v); then echo "==> $(VENV) has Python $$v; this project needs Python >= $(PYTHON_MIN): rm -rf $(VENV), then make setup PYTHON=python$(PYTHON_MIN)" >&2; exit 1; fi; \
+	fi; \
+	if [ ! -x "$(BIN)/python" ] || [ "$(origin PYTHON)" = "command line" ]; then v=$$($(call PYTHON_VERSION,$(PYTHON))); \
+	  if [ -z "$$v" ]; then echo "==> $(PYTHON) is not a Python interpreter (not found?); this project needs Python >= $(PYTHON_MIN): install it and run make setup PYTHON=python$(PYTHON_MIN)" >&2; exit 1; fi; \
+	  if $(call PYTHON_TOO_OLD,$$v); then echo "==> $(PYTHON) is $$v; this project needs Python >= $(PYTHON_MIN): install it and run make setup PYTHON=python$(PYTHON_MIN)" >&2; exit 1; fi; \
+	fi
 
 synth: setup ## synthesize STAGE (default dev; all = every stage, one process) into cdk.out/<stage>/, offline
 	@echo "==> synthesizing $(STAGES) (offline, no AWS account needed; the last output is kept in cdk.out/.previous/)"
@@ -75,6 +91,14 @@ secret: $(VENV)/.installed ## needs credentials: store a {secret: provided} valu
 	$(if $(filter command line,$(origin VALUE)),$(error VALUE= would land in shell history: pipe the value (printf %s "$$VALUE" | make secret ...) or type it at the prompt))
 	@$(BIN)/python -m tools.secret --stage $(STAGE) --name "$(NAME)"
 
+.PHONY: shell
+shell: $(VENV)/.installed ## needs credentials of a role in operators.role_arns: a shell in SERVICE (default web) on TARGET (default: first)
+	@$(BIN)/python -m tools.shell --stage $(STAGE) $(if $(SERVICE),--service $(SERVICE)) $(if $(TARGET),--target $(TARGET))
+
+.PHONY: db
+db: $(VENV)/.installed ## needs credentials of a role in operators.role_arns: psql to STAGE's database on 127.0.0.1:LOCAL_PORT (default 15432)
+	@$(BIN)/python -m tools.db --stage $(STAGE) $(if $(LOCAL_PORT),--local-port $(LOCAL_PORT))
+
 report: setup ## the review page of cdk.out/STAGE (after make synth); BASE=<another assembly dir>: what changes from it
 	@$(BIN)/python -m report cdk.out/$(STAGE) $(if $(BASE),--base $(BASE))
 
@@ -89,5 +113,17 @@ deploy: setup ## needs credentials with the CDK bootstrap roles of the stage's a
 	@$(BIN)/python -m doctor.gate --stage $(STAGE)
 	@$(CDK) deploy --all $(CDK_FLAGS)
 
-clean:
+.PHONY: logs destroy help
+logs: $(VENV)/.installed ## needs credentials: a service's CloudWatch logs, secrets masked (SERVICE=web SINCE=10m FOLLOW=1 TARGET=ecs|eb|eks)
+	@$(BIN)/python -m tools.logs --stage $(STAGE) $(if $(SERVICE),--service="$(SERVICE)") $(if $(SINCE),--since="$(SINCE)") $(if $(filter 1 yes true,$(FOLLOW)),--follow) $(if $(TARGET),--target="$(TARGET)")
+
+destroy: setup ## needs credentials: delete every stack of STAGE (never prod) after showing what goes and what stays; YES=1 skips the question
+	$(if $(filter file,$(origin STAGE)),$(error make destroy deletes a stage: name it, make destroy STAGE=<stage>))
+	@$(BIN)/python -m tools.destroy --stage $(STAGE) $(if $(filter 1 yes true,$(YES)),--yes)
+
+help: ## every target and what it does (make alone runs synth)
+	@echo "usage: make [target] [STAGE=dev|staging|prod] [VAR=value ...]; make alone runs $(.DEFAULT_GOAL)"
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z][a-zA-Z0-9_-]*:[^=]*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+clean: ## remove cdk.out and the tool caches (not the venv)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -384,20 +384,79 @@ class AlarmsConfig(_Model):
         return self
 
 
+DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}")
+HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,32}")
+
+
 class DomainConfig(_Model):
+    """The stage's name and its certificate: an ACM ``certificate_arn`` (DNS records managed elsewhere), or a Route 53
+    zone (``hosted_zone_id`` + ``hosted_zone_name``) in which each target stack creates its own DNS-validated
+    certificate and its record (README "Domain")."""
+
     name: str
-    certificate_arn: str
+    certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}", value):
+        if not DNS_NAME.fullmatch(value):
             raise ValueError(f"[config] {value!r} is not a DNS name")
         return value
 
+    @field_validator("hosted_zone_name")
+    @classmethod
+    def _zone_name(cls, value: str | None) -> str | None:
+        if value is not None and not DNS_NAME.fullmatch(value.removesuffix(".")):
+            raise ValueError(f"[config] {value!r} is not a DNS name; write the zone like example.com")
+        return value.removesuffix(".") if value is not None else None
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not HOSTED_ZONE_ID.fullmatch(value):
+            raise ValueError(
+                f"[config] {value!r} is not a Route 53 hosted zone id; copy the Id (Z followed by capitals and digits, "
+                "without /hostedzone/) from `aws route53 list-hosted-zones-by-name`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_certificate(self) -> DomainConfig:
+        if (self.certificate_arn is None) == (self.hosted_zone_id is None):
+            raise ValueError(
+                "[tls-certificate] set exactly one of certificate_arn (an ACM certificate you issued; DNS records "
+                "managed elsewhere) or hosted_zone_id + hosted_zone_name (each target creates its certificate "
+                "and record in that Route 53 zone)"
+            )
+        if (self.hosted_zone_id is None) != (self.hosted_zone_name is None):
+            raise ValueError(
+                "[config] hosted_zone_id and hosted_zone_name go together: the zone's id and its name, e.g. example.com"
+            )
+        zone = self.hosted_zone_name
+        if zone is not None and self.name == zone:
+            raise ValueError(
+                f"[config] {self.name!r} is the apex of the zone; name a subdomain such as api.{zone} (the Elastic "
+                "Beanstalk record is a CNAME, which DNS forbids at the apex)"
+            )
+        if zone is not None and not self.name.endswith("." + zone):
+            raise ValueError(
+                f"[config] {self.name!r} is not inside hosted_zone_name {zone!r}; name a subdomain of the zone "
+                "(e.g. api." + zone + ") or use the zone that holds the name"
+            )
+        return self
+
+    @property
+    def managed(self) -> bool:
+        """True when the stacks create the certificates and records in the hosted zone."""
+        return self.hosted_zone_id is not None
+
     @field_validator("certificate_arn")
     @classmethod
-    def _cert(cls, value: str) -> str:
+    def _cert(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         match = ARN_REGION.match(value)
         if not match or match["service"] != "acm" or ":certificate/" not in value:
             raise ValueError(f"[tls-certificate] {value!r} is not an ACM certificate ARN")
@@ -626,6 +685,37 @@ class EksConfig(EksSizing):
         return value
 
 
+OPERATOR_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})$")
+
+
+class OperatorsConfig(_Model):
+    """Who may open a shell in the stage (``make shell``): IAM roles of the stage's account that may assume the
+    stage's operator role ``<app>-<stage>-operator``. Setting it turns ECS Exec on (sessions logged, encrypted)."""
+
+    role_arns: list[str] = Field(min_length=1, max_length=20, description="arn:aws:iam::<account>:role/<name>")
+
+    @field_validator("role_arns")
+    @classmethod
+    def _arns(cls, value: list[str]) -> list[str]:
+        problems = []
+        for index, arn in enumerate(value):
+            if "*" in arn or "?" in arn:
+                problems.append(
+                    f"@{index}@ [config] a wildcard would let every matching role in; list each role ARN exactly"
+                )
+            elif not OPERATOR_ROLE_ARN.match(arn):
+                problems.append(
+                    f"@{index}@ [config] not an IAM role ARN; write it like "
+                    "arn:aws:iam::123456789012:role/platform-sre (a role, not a user, the account root or an "
+                    "assumed-role session)"
+                )
+        if len(set(value)) != len(value):
+            problems.append("@@ [config] a role is listed twice; list each once")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return value
+
+
 class Permission(_Model):
     """One statement of the app's own AWS permissions, granted to that service's role on every target."""
 
@@ -773,6 +863,9 @@ class AppConfig(_Model):
         default_factory=list, description="the web service's own AWS permissions, on every target"
     )
     migrate: MigrateConfig | None = None
+    operators: OperatorsConfig | None = Field(
+        default=None, description="roles that may open a shell in the stage (make shell); turns ECS Exec on"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -933,6 +1026,24 @@ class AppConfig(_Model):
                         "use a resource in the stage region",
                     )
                 )
+        for index, arn in enumerate(self.operators.role_arns if self.operators else []):
+            match = OPERATOR_ROLE_ARN.match(arn)
+            if match and self.account is None:
+                problems.append(
+                    (
+                        f"operators.role_arns.{index}",
+                        "[config] operators need the stage's account to check the roles against; set account: "
+                        '"<12-digit id>" in the stage file',
+                    )
+                )
+            elif match and match["account"] != self.account:
+                problems.append(
+                    (
+                        f"operators.role_arns.{index}",
+                        f"[config] a role of account {match['account']}, the stage is in {self.account}; list roles "
+                        "of the stage's account (cross-account operators assume a role there first)",
+                    )
+                )
         if self.load_balancer.waf is not None and "eb" in self.targets:
             problems.append(
                 (
@@ -946,7 +1057,7 @@ class AppConfig(_Model):
                 (
                     "domain",
                     f"[tls-certificate] {self.stage} refuses plain HTTP; set domain.name and domain.certificate_arn "
-                    "(only dev may serve HTTP without a certificate)",
+                    "or domain.hosted_zone_id + hosted_zone_name (only dev may serve HTTP without a certificate)",
                 )
             )
         if self.load_balancer.idle_timeout_seconds >= self.server.keep_alive_seconds:
@@ -995,6 +1106,21 @@ class AppConfig(_Model):
     @property
     def web(self) -> Service:
         return next(s for s in self.workloads if s.is_web)
+
+    @property
+    def exec_enabled(self) -> bool:
+        """ECS Exec on the stage's web and worker services: ``ecs.exec_enabled``, or implied by ``operators``
+        (``make shell`` needs it; sessions are then logged to the stage's encrypted session log group)."""
+        return self.ecs.exec_enabled or self.operators is not None
+
+    def domain_name(self, target: str) -> str | None:
+        """The name ``target`` answers with a hosted-zone domain: the first enabled target ``domain.name``, every
+        other ``<target>.<domain.name>``; with ``certificate_arn`` (records managed elsewhere) ``domain.name``."""
+        if self.domain is None:
+            return None
+        if not self.domain.managed or not self.targets or target == self.targets[0]:
+            return self.domain.name
+        return f"{target}.{self.domain.name}"
 
     @property
     def health_port(self) -> int:

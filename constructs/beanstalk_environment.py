@@ -189,6 +189,7 @@ class BeanstalkEnvironment(Construct):
             ``environmentsecrets`` and the instance role may read exactly these.
         alarm_topic / alarm_prefix: EnvironmentHealth and ApplicationRequests5xx alarms,
             named ``<alarm_prefix>-eb-<metric>``.
+        certificate_arn: the HTTPS listener's certificate (``StageDomain``); defaults to ``domain.certificate_arn``.
 
     Ports: the ALB forwards to EB's nginx on ``PROXY_PORT`` (80) on each instance; nginx proxies to the container
     port mapped from Dockerrun ``Ports``. So the default process (and its health check) is on 80, and the instance
@@ -205,9 +206,11 @@ class BeanstalkEnvironment(Construct):
         secrets: AppSecrets,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
+        certificate_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         eb = config.eb
+        self.certificate_arn = certificate_arn
         stack = Stack.of(self)
 
         # -- identities ------------------------------------------------------------------------------------
@@ -400,14 +403,15 @@ class BeanstalkEnvironment(Construct):
             # Below the app server's keep-alive, as for the ECS ALB (alb-keepalive-502).
             Option(LOAD_BALANCER, "IdleTimeout", str(config.load_balancer.idle_timeout_seconds)),
         ]
-        if config.domain is not None:
+        certificate = self.certificate_arn or (config.domain.certificate_arn if config.domain else None)
+        if config.domain is not None and certificate is not None:
             # HTTPS only. EB options cannot express an HTTP->HTTPS redirect (that needs a listener rule outside
             # EB's option model), so port 80 is not opened at all rather than served in plain HTTP.
             options += [
                 Option(LISTENER_DEFAULT, "ListenerEnabled", "false"),
                 Option(LISTENER_443, "ListenerEnabled", "true"),
                 Option(LISTENER_443, "Protocol", "HTTPS"),
-                Option(LISTENER_443, "SSLCertificateArns", config.domain.certificate_arn),
+                Option(LISTENER_443, "SSLCertificateArns", certificate),
                 Option(LISTENER_443, "SSLPolicy", SSL_POLICY),
                 Option(LISTENER_443, "DefaultProcess", "default"),
             ]

@@ -26,7 +26,7 @@ class FargateService(Construct):
 
     Args:
         cluster: the stack's ECS cluster.
-        config: the stage (log retention, ``ecs.exec_enabled``).
+        config: the stage (log retention, ECS Exec: ``config.exec_enabled``).
         service: the web process: image, command, settings, secrets, health contract, ``ecs`` sizing and scaling.
         secrets: the stage's SecureString parameters; the service's secrets are delivered from them.
         load_balancer: the ALB whose target group receives the tasks.
@@ -84,7 +84,7 @@ class FargateService(Construct):
             min_healthy_percent=100,
             max_healthy_percent=sizing.max_percent,
             health_check_grace_period=Duration.seconds(health.boot_seconds + health.interval_seconds),
-            enable_execute_command=config.ecs.exec_enabled,
+            enable_execute_command=config.exec_enabled,
         )
         # Registers the tasks and opens ALB SG -> service SG on the container port (both sides, alb-to-target-sg).
         load_balancer.target_group.add_target(self.service)

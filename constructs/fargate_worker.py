@@ -66,7 +66,7 @@ class FargateWorker(Construct):
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=100,
             max_healthy_percent=sizing.max_percent,
-            enable_execute_command=config.ecs.exec_enabled,
+            enable_execute_command=config.exec_enabled,
         )
         scaling = self.service.auto_scale_task_count(min_capacity=sizing.min_tasks, max_capacity=sizing.max_tasks)
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=sizing.cpu_target_percent)

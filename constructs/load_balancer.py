@@ -17,7 +17,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from config.schema import AppConfig, DomainConfig, HealthContract, LoadBalancerConfig
+from config.schema import AppConfig, HealthContract, LoadBalancerConfig
 from constructs.alarms import GT, add_alarm
 from constructs.nag import NO_DOMAIN, acknowledge, skip_checks
 
@@ -31,8 +31,8 @@ class WebLoadBalancer(Construct):
         config: allowed client CIDRs and the idle timeout (kept below the app's keep-alive by config validation).
         health: the health contract; the target group checks its **liveness** path, never readiness.
         target_port: container port the targets listen on (and the health-check port when the contract sets none).
-        domain: with a domain, HTTPS on 443 with its ACM certificate and HTTP redirected to HTTPS; without one,
-            plain HTTP on 80 (refused in prod by config validation).
+        certificate: with the stage's domain, the certificate (``StageDomain``) of HTTPS on 443, HTTP redirected
+            to HTTPS; without one, plain HTTP on 80 (refused in staging and prod by config validation).
         alarm_topic / alarm_prefix: action and name prefix of the 5xx, unhealthy-host and latency alarms.
         prod: keep the access-log bucket when the stack is deleted and protect the ALB from deletion.
     """
@@ -46,7 +46,7 @@ class WebLoadBalancer(Construct):
         config: LoadBalancerConfig,
         health: HealthContract,
         target_port: int,
-        domain: DomainConfig | None,
+        certificate: acm.ICertificate | None,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
         prod: bool,
@@ -107,8 +107,7 @@ class WebLoadBalancer(Construct):
             ),
         )
         peers = [ec2.Peer.ipv4(cidr) for cidr in config.allowed_cidrs]
-        if domain is not None:
-            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", domain.certificate_arn)
+        if certificate is not None:
             self.listener = self.load_balancer.add_listener(
                 "Https",
                 port=443,
@@ -174,10 +173,18 @@ class WebLoadBalancer(Construct):
 
     @classmethod
     def for_stage(
-        cls, scope: Construct, *, config: AppConfig, vpc: ec2.IVpc, alarm_topic: sns.ITopic, target: str
+        cls,
+        scope: Construct,
+        *,
+        config: AppConfig,
+        vpc: ec2.IVpc,
+        alarm_topic: sns.ITopic,
+        target: str,
+        certificate: acm.ICertificate | None,
     ) -> WebLoadBalancer:
         """The stage's ALB for ``target`` (``ecs``/``eks``), child ``LoadBalancer`` of ``scope``: every setting from
-        the stage file, alarms named ``<app>-<stage>-<target>-alb-<metric>``, access logs kept in prod."""
+        the stage file, HTTPS with ``certificate`` (the target's ``StageDomain``), alarms named
+        ``<app>-<stage>-<target>-alb-<metric>``, access logs kept in prod."""
         return cls(
             scope,
             "LoadBalancer",
@@ -185,7 +192,7 @@ class WebLoadBalancer(Construct):
             config=config.load_balancer,
             health=config.health,
             target_port=config.container_port,
-            domain=config.domain,
+            certificate=certificate,
             alarm_topic=alarm_topic,
             alarm_prefix=f"{config.app}-{config.stage}-{target}",
             prod=config.stage == "prod",

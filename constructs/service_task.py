@@ -12,6 +12,7 @@ from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
+from constructs.operator_access import acknowledge_exec_logging
 from constructs.retention import log_group
 
 CONTAINER = "app"
@@ -52,14 +53,16 @@ def service_task(
         "IAM5[Resource::*]",
         "ecr:GetAuthorizationToken has no resource scope; pulls are scoped to the repository",
     )
-    if config.ecs.exec_enabled:
+    if config.exec_enabled:
         # enable_execute_command grants the task role ssmmessages:Create/OpenControlChannel and
         # Create/OpenDataChannel: the SSM agent's channels have no resource-level permissions.
         acknowledge(
             task.task_role,
             "IAM5[Resource::*]",
-            "ECS Exec (ecs.exec_enabled): ssmmessages channel actions support no resource scoping",
+            "ECS Exec (ecs.exec_enabled or operators): ssmmessages channel actions support no resource scoping",
         )
+    if config.operators is not None:
+        acknowledge_exec_logging(task.task_role, config)
     return task
 
 

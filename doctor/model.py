@@ -20,32 +20,35 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One row of the report: ``check_id`` is a catalogue id, ``advice`` says what was seen and what to do."""
+    """One row of the report: ``check_id`` is a catalogue id, ``advice`` says what was seen and what to do (one
+    line); ``detail`` is optional evidence under it, one item a line (e.g. masked log lines), in JSON only when set."""
 
     check_id: str
     resource: str
     verdict: Verdict
     advice: str
+    detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {
+        found = {
             "check_id": self.check_id,
             "resource": self.resource,
             "verdict": str(self.verdict),
             "advice": self.advice,
         }
+        return {**found, "detail": self.detail} if self.detail else found
 
 
-def ok(check_id: str, resource: str, advice: str) -> Finding:
-    return Finding(check_id, resource, Verdict.PASS, advice)
+def ok(check_id: str, resource: str, advice: str, detail: str = "") -> Finding:
+    return Finding(check_id, resource, Verdict.PASS, advice, detail)
 
 
-def warn(check_id: str, resource: str, advice: str) -> Finding:
-    return Finding(check_id, resource, Verdict.WARN, advice)
+def warn(check_id: str, resource: str, advice: str, detail: str = "") -> Finding:
+    return Finding(check_id, resource, Verdict.WARN, advice, detail)
 
 
-def fail(check_id: str, resource: str, advice: str) -> Finding:
-    return Finding(check_id, resource, Verdict.FAIL, advice)
+def fail(check_id: str, resource: str, advice: str, detail: str = "") -> Finding:
+    return Finding(check_id, resource, Verdict.FAIL, advice, detail)
 
 
 class NotChecked(Exception):

@@ -49,11 +49,14 @@ def print_table(console: Console, meta: Mapping[str, Any], findings: Sequence[Fi
     table.add_column("what to do", overflow="fold")
     for finding in findings:
         # Text() cells: AWS messages may contain [brackets] that rich would otherwise read as markup.
+        advice = Text(finding.advice)
+        if finding.detail:  # evidence (e.g. masked log lines) under the advice, one item a line
+            advice.append("\n" + finding.detail, style="dim")
         table.add_row(
             Text(finding.check_id),
             Text(finding.resource),
             Text(str(finding.verdict), style=STYLE[finding.verdict]),
-            Text(finding.advice),
+            advice,
         )
     console.print(table)
     counts = summary(findings)

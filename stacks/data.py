@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, aws_ec2 as ec2
+from aws_cdk import CfnOutput, Fn, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
@@ -12,7 +12,9 @@ from constructs.alarm_topic import AlarmTopic
 from constructs.app_secrets import AppSecrets
 from constructs.cache import Cache
 from constructs.database import Database
+from constructs.database_tunnel import DatabaseTunnel
 from constructs.nag import LOG_RETENTION_WRITES, acknowledge
+from constructs.operator_access import OperatorAccess
 from stacks.stage_stack import StageStack
 
 
@@ -46,6 +48,21 @@ class DataStack(StageStack):
             snapshot_retention_days=7 if prod else 0,
         )
         self.secrets = AppSecrets(self, "Settings", config=config, database=self.database, cache=self.cache)
+        # Shell access (make shell): only with operators: in the stage file; targets grant it from their stacks.
+        self.operators = OperatorAccess(self, "Operators", config=config) if config.operators else None
+        # make db: a Session Manager port-forwarding tunnel to PostgreSQL through a short-lived task (operators: only).
+        self.tunnel = (
+            DatabaseTunnel(
+                self,
+                "Tunnel",
+                config=config,
+                vpc=vpc,
+                database_security_group=self.database.security_group,
+                operators=self.operators,
+            )
+            if self.operators is not None
+            else None
+        )
 
         for child in self.node.children:
             if child.node.id.startswith("LogRetention"):  # CDK's singleton that sets RDS log-group retention
@@ -66,3 +83,22 @@ class DataStack(StageStack):
             "AlarmTopicArn": self.alarm_topic.topic_arn,
         }.items():
             CfnOutput(self, key, value=value)
+        if self.operators is not None:
+            for key, value in {
+                "OperatorRoleArn": self.operators.role.role_arn,
+                "SessionDocumentName": self.operators.document.ref,
+                "SessionLogGroupName": self.operators.log_group.log_group_name,
+            }.items():
+                CfnOutput(self, key, value=value)
+        if self.tunnel is not None:  # make db (never a password: the app user's secret holds it)
+            for key, value in {
+                "TunnelClusterName": self.tunnel.cluster.cluster_name,
+                "TunnelTaskDefinitionArn": self.tunnel.task_definition.task_definition_arn,
+                "TunnelSubnetIds": Fn.join(",", self.tunnel.subnets.subnet_ids),
+                "TunnelSecurityGroupId": self.tunnel.security_group.security_group_id,
+                "DatabaseEndpoint": self.database.instance.db_instance_endpoint_address,
+                "DatabaseName": config.database.database_name,
+                "DatabaseAppUser": config.database.app_username,
+                "DatabaseAppSecretArn": self.database.app_secret.secret_arn,
+            }.items():
+                CfnOutput(self, key, value=value)

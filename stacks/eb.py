@@ -13,6 +13,7 @@ from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_workloads import wire_to_data
 from constructs.secret_rollout import SecretRollout
+from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 from stacks.workloads import stage_workloads
@@ -25,6 +26,8 @@ class EbStack(StageStack):
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
         web = config.web
+        # The name this target answers and its certificate; with a hosted zone, its own certificate and CNAME.
+        self.domain = StageDomain(self, "Domain", config=config, target="eb") if config.domain else None
         self.beanstalk = BeanstalkEnvironment(
             self,
             "Beanstalk",
@@ -33,12 +36,19 @@ class EbStack(StageStack):
             secrets=data.secrets,
             alarm_topic=data.alarm_topic,
             alarm_prefix=prefix,
+            certificate_arn=self.domain.certificate.certificate_arn if self.domain else None,
         )
+        if self.domain is not None:
+            self.domain.cname_to(self.beanstalk.environment.attr_endpoint_url)
         security_group = self.beanstalk.security_group
         wire_to_data(security_group, web, database=data.database, cache=data.cache, where="EB instances")
 
         role = self.beanstalk.instance_role
         eb = config.eb
+        if data.operators is not None:  # make shell: Session Manager to these instances, logged with the document
+            data.operators.allow_instances(
+                self, config=config, environment_name=self.beanstalk.environment_name, instance_role=role
+            )
         ComputeTarget(
             self,
             "Declaration",
@@ -71,7 +81,17 @@ class EbStack(StageStack):
         workers: dict[str, ecs.FargateService] = {}
         if any(not s.is_web and s.runs_on("eb") for s in config.workloads):
             # Workers, jobs and the migration step run as Fargate tasks (README: "Elastic Beanstalk target").
-            self.cluster = ecs.Cluster(self, "Tasks", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
+            self.cluster = ecs.Cluster(
+                self,
+                "Tasks",
+                vpc=vpc,
+                container_insights_v2=ecs.ContainerInsights.ENHANCED,
+                execute_command_configuration=data.operators.cluster_exec_configuration(self)
+                if data.operators
+                else None,
+            )
+            if data.operators is not None:
+                data.operators.allow_ecs_exec(self, self.cluster)
             self.workloads = stage_workloads(
                 self, kind="eb", cluster=self.cluster, config=config, data=data, alarm_prefix=f"{prefix}-eb"
             )
@@ -79,6 +99,8 @@ class EbStack(StageStack):
             groups += [t.security_group for t in self.workloads.targets]
             outputs["TaskClusterName"] = cluster_name = self.cluster.cluster_name
             workers = self.workloads.services
+            if data.operators is not None:  # make shell: {worker: ECS service name} in the task cluster
+                outputs["ServiceNames"] = self.to_json_string({n: s.service_name for n, s in workers.items()})
         SecretRollout(
             self,
             "SecretRollout",
@@ -89,6 +111,9 @@ class EbStack(StageStack):
             alarm_topic=data.alarm_topic,
             alarm_prefix=f"{prefix}-eb",
         )
+        if self.domain is not None and self.domain.zone is not None:  # doctor: domain-misrouted
+            outputs["DomainName"] = self.domain.name
+            outputs["CertificateArn"] = self.domain.certificate.certificate_arn
         outputs["ComputeSecurityGroupIds"] = Fn.join(",", [g.security_group_id for g in groups])
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -14,6 +14,7 @@ from constructs.fargate_service import FargateService
 from constructs.fargate_workloads import wire_to_data
 from constructs.load_balancer import WebLoadBalancer
 from constructs.secret_rollout import SecretRollout
+from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 from stacks.workloads import stage_workloads
@@ -29,11 +30,27 @@ class EcsStack(StageStack):
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
         web = config.web
-        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED)
-        self.cluster.node.default_child.override_logical_id(CLUSTER_LOGICAL_ID)  # type: ignore[union-attr]
-        self.load_balancer = WebLoadBalancer.for_stage(
-            self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="ecs"
+        operators = data.operators
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENHANCED,
+            execute_command_configuration=operators.cluster_exec_configuration(self) if operators else None,
         )
+        self.cluster.node.default_child.override_logical_id(CLUSTER_LOGICAL_ID)  # type: ignore[union-attr]
+        # The name this target answers and its certificate; with a hosted zone, its own certificate and record.
+        self.domain = StageDomain(self, "Domain", config=config, target="ecs") if config.domain else None
+        self.load_balancer = WebLoadBalancer.for_stage(
+            self,
+            config=config,
+            vpc=vpc,
+            alarm_topic=data.alarm_topic,
+            target="ecs",
+            certificate=self.domain.certificate if self.domain else None,
+        )
+        if self.domain is not None:
+            self.domain.alias_to(self.load_balancer.load_balancer)
         self.service = FargateService(
             self,
             "Service",
@@ -76,6 +93,9 @@ class EcsStack(StageStack):
             alarm_prefix=prefix,
         )
 
+        if operators is not None:
+            operators.allow_ecs_exec(self, self.cluster)
+
         groups = [self.service.security_group, *(t.security_group for t in self.workloads.targets)]
         outputs = {
             "ComputeSecurityGroupId": self.service.security_group.security_group_id,
@@ -88,6 +108,11 @@ class EcsStack(StageStack):
             "ClusterName": self.cluster.cluster_name,
             "ServiceName": self.service.service.service_name,
         }
+        if operators is not None:  # make shell: {service: ECS service name}
+            outputs["ServiceNames"] = self.to_json_string({n: s.service_name for n, s in services.items()})
+        if self.domain is not None and self.domain.zone is not None:  # doctor: domain-misrouted
+            outputs["DomainName"] = self.domain.name
+            outputs["CertificateArn"] = self.domain.certificate.certificate_arn
         if self.workloads.migration is not None:
             outputs["MigrationTaskDefinitionArn"] = self.workloads.migration.task_definition.task_definition_arn
         for key, value in outputs.items():

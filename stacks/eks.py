@@ -12,6 +12,7 @@ from constructs.alarms import LT, add_alarm
 from constructs.compute_target import ComputeTarget
 from constructs.eks_fargate_cluster import EksFargateCluster
 from constructs.load_balancer import WebLoadBalancer
+from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 
@@ -22,9 +23,18 @@ class EksStack(StageStack):
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
+        # The name this target answers and its certificate; with a hosted zone, its own certificate and record.
+        self.domain = StageDomain(self, "Domain", config=config, target="eks") if config.domain else None
         self.load_balancer = WebLoadBalancer.for_stage(
-            self, config=config, vpc=vpc, alarm_topic=data.alarm_topic, target="eks"
+            self,
+            config=config,
+            vpc=vpc,
+            alarm_topic=data.alarm_topic,
+            target="eks",
+            certificate=self.domain.certificate if self.domain else None,
         )
+        if self.domain is not None:
+            self.domain.alias_to(self.load_balancer.load_balancer)
         target_group = self.load_balancer.target_group
         self.eks = EksFargateCluster(
             self,
@@ -70,6 +80,8 @@ class EksStack(StageStack):
                 load_balancer_group=self.load_balancer.security_group if service.is_web else None,
                 gate=self.eks.migration_done if service.kind == "migrate" else None,
             )
+        if data.operators is not None:  # make shell: kubectl exec in the app namespace only
+            data.operators.allow_eks(self, cluster, namespace=config.eks.namespace)  # type: ignore[arg-type]
         add_alarm(
             self,
             "HealthyHostsAlarm",
@@ -90,4 +102,7 @@ class EksStack(StageStack):
             "LogGroupName": self.eks.log_group.log_group_name,
         }.items():
             CfnOutput(self, key, value=value)
+        if self.domain is not None and self.domain.zone is not None:  # doctor: domain-misrouted
+            CfnOutput(self, "DomainName", value=self.domain.name)
+            CfnOutput(self, "CertificateArn", value=self.domain.certificate.certificate_arn)
         self.output_log_groups()  # one group; a pod's streams are fargate-kube.var.log.containers.<pod name>_...

@@ -22,6 +22,7 @@ from constructs import IConstruct, IValidation
 
 from config.schema import AppConfig
 from constructs.compute_target import ComputeTarget
+from constructs.database_tunnel import DatabaseTunnel
 from constructs.database_users import DatabaseUsers
 
 
@@ -157,6 +158,8 @@ class Tree:
         self.targets: list[ComputeTarget] = [c for c in app.node.find_all() if isinstance(c, ComputeTarget)]
         # The database's own maintenance path (user bootstrap, credential rotation): admitted next to the targets.
         self.database_users: list[DatabaseUsers] = [c for c in app.node.find_all() if isinstance(c, DatabaseUsers)]
+        # make db's port-forwarding task (operators:): admitted to the database on its port like the maintenance path.
+        self.database_tunnels: list[DatabaseTunnel] = [c for c in app.node.find_all() if isinstance(c, DatabaseTunnel)]
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources if r.type in types]

@@ -20,12 +20,13 @@ EXEC_ACTIONS = tuple(
 
 class NoExecOnFargate:
     """Compliant: every ECS service's EnableExecuteCommand, as written to the template (a raw property override
-    included), equals ``ecs.exec_enabled``; where it is on, the task role may open every Session Manager channel."""
+    included), equals ``ecs.exec_enabled`` (or ``operators:``, which implies it); where it is on,
+    the task role may open every Session Manager channel."""
 
     id = "no-exec-on-fargate"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
-        wanted = config.ecs.exec_enabled
+        wanted = config.exec_enabled
         roles = {
             json.dumps({"Fn::GetAtt": [r.stack.get_logical_id(r.node), "Arn"]}): r.node
             for r in tree.of_type("AWS::IAM::Role")
@@ -34,8 +35,9 @@ class NoExecOnFargate:
         for service in tree.of_type("AWS::ECS::Service"):
             actual = str(service.props.get("enableExecuteCommand")).lower() == "true"  # an override may say "true"
             if actual != wanted:
+                why = " (operators: is set, which turns ECS Exec on)" if config.operators else ""
                 yield Finding(self.id, service.path, f"EnableExecuteCommand={actual}",
-                              f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}")  # fmt: skip
+                              f"follow the stage file: ecs.exec_enabled is {str(wanted).lower()}{why}")  # fmt: skip
             if not actual:
                 continue
             task = next((t for t in tree.in_stack_of(service.node, "AWS::ECS::TaskDefinition")
@@ -49,8 +51,8 @@ class NoExecOnFargate:
                     self.id,
                     service.path,
                     f"EnableExecuteCommand=True, task role cannot open an exec channel (no {', '.join(missing)})",
-                    "switch exec on with ecs.exec_enabled (enable_execute_command=True on the service grants "
-                    "ssmmessages:* to the task role), never with a raw property override",
+                    "switch exec on with ecs.exec_enabled or operators: (enable_execute_command=True on the service "
+                    "grants ssmmessages:* to the task role), never with a raw property override",
                 )
 
 

@@ -29,8 +29,8 @@ def check_admission(
     that is still a token, e.g. the DB endpoint port, is CDK's own wiring). Each such group that the app defines
     must also have an egress rule to the protected group (or to a CIDR) on ``port``: a security group without
     ``allow_all_outbound`` sends nowhere else, so an admitted group without egress still cannot connect.
-    ``maintainers``: SG-id tokens of the store's own deploy-time functions (the database's user bootstrap and
-    credential rotation), admitted on ``port`` as well."""
+    ``maintainers``: SG-id tokens of the store's own maintenance path (the database's user bootstrap and
+    credential rotation functions, ``make db``'s tunnel task), admitted on ``port`` as well."""
     expected = {t.security_group.security_group_id: t for t in tree.targets if uses(t.service)}
     # A group shared with a service that uses it (EB instances, EKS pods) is expected, whoever else runs in it.
     others = {
@@ -57,8 +57,8 @@ def check_admission(
         if source in maintainers:
             if ports is not None and ports != (port, port):
                 yield Finding(
-                    rule_id, resource.path, f"ports {ports[0]}-{ports[1]} open to its rotation functions",
-                    f"admit them on {port} only",
+                    rule_id, resource.path, f"ports {ports[0]}-{ports[1]} open to its maintenance group",
+                    f"admit its rotation functions and make db's tunnel on {port} only",
                 )  # fmt: skip
             continue
         if cidr:
@@ -157,7 +157,12 @@ class SgComputeToRds:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         protected = {g: r for r in tree.of_type("AWS::RDS::DBInstance") for g in r.raw.get("vpcSecurityGroups") or []}
-        maintainers = frozenset(u.security_group.security_group_id for u in tree.database_users)
+        maintainers = frozenset(
+            [
+                *(u.security_group.security_group_id for u in tree.database_users),
+                *(t.security_group.security_group_id for t in tree.database_tunnels),
+            ]
+        )
         yield from check_admission(
             self.id, "the database", POSTGRES_PORT, tree, protected, lambda s: s.uses_database, maintainers
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from doctor.aws import explain
-from doctor.checks import identity, network, observability, secrets, targets
+from doctor.checks import crash, domain, identity, network, observability, secrets, targets
 from doctor.model import Check, Context, Finding, NotChecked, warn
 
 # Before the first deploy: can this caller deploy this stage here, and will the deploy find what it needs?
@@ -35,8 +35,10 @@ POST_DEPLOY: tuple[Check, ...] = (
     Check("eb-solution-stack-retired", "EB solution stack offered", targets.solution_stack_offered),
     Check("eb-env-exists", "EB environment health", targets.environment_health),
     Check("alb-health-check-path", "target health", targets.target_health),
+    Check("domain-misrouted", "domain names and certificates", domain.misrouted),
     Check("fargate-profile-namespace", "EKS cluster and Fargate profiles", targets.eks_cluster),
     Check("secret-rollout-stale", "services run the current parameter versions", secrets.rollout_stale),
+    Check("app-startup-crash", "services start without crashing", crash.crashes),
     Check("alarm-5xx-misconfigured", "alarms", observability.alarms),
     Check("logs-missing", "log groups", observability.log_groups),
 )

@@ -46,6 +46,7 @@ def test_healthy_stage_passes_every_check(world: World, config: AppConfig) -> No
         "ecr-pull-permission",
         "alb-health-check-path",
         "secret-rollout-stale",
+        "app-startup-crash",
         "alarm-5xx-misconfigured",
         "logs-missing",
     }
