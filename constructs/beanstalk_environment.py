@@ -158,8 +158,40 @@ PROXY_PORT = 80
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # = elbv2.SslPolicy.RECOMMENDED_TLS, as the ECS ALB uses
 
 
-def dockerrun_bundle(image: str, container_port: int) -> Path:
-    """Write ``Dockerrun.aws.json`` (v1, single container) into a content-addressed temp directory.
+# With a domain, port 80 answers with a redirect to HTTPS. EB's option model cannot express a redirect action; the
+# environment's own CloudFormation resource for the port-80 listener can be overridden from .ebextensions (AWS's
+# sample alb-http-to-https-redirection.config does the same).
+HTTPS_REDIRECT = {
+    "Resources": {
+        "AWSEBV2LoadBalancerListener": {
+            "Type": "AWS::ElasticLoadBalancingV2::Listener",
+            "Properties": {
+                "LoadBalancerArn": {"Ref": "AWSEBV2LoadBalancer"},
+                "Port": 80,
+                "Protocol": "HTTP",
+                "DefaultActions": [
+                    {
+                        "Type": "redirect",
+                        "RedirectConfig": {
+                            "Host": "#{host}",
+                            "Path": "/#{path}",
+                            "Port": "443",
+                            "Protocol": "HTTPS",
+                            "Query": "#{query}",
+                            "StatusCode": "HTTP_301",
+                        },
+                    }
+                ],
+            },
+        }
+    }
+}
+REDIRECT_FILE = ".ebextensions/http-to-https.config"
+
+
+def dockerrun_bundle(image: str, container_port: int, *, https_redirect: bool = False) -> Path:
+    """Write ``Dockerrun.aws.json`` (v1, single container) into a content-addressed temp directory, with
+    ``.ebextensions/http-to-https.config`` when ``https_redirect`` (a stage with a domain).
 
     The directory name is the content hash, so the same image + port always yields the same path and the same
     asset hash (a new image tag = a new application version).
@@ -169,12 +201,16 @@ def dockerrun_bundle(image: str, container_port: int) -> Path:
         "Image": {"Name": image, "Update": "true"},
         "Ports": [{"ContainerPort": container_port}],
     }
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    directory = Path(tempfile.gettempdir()) / "eb-dockerrun" / hashlib.sha256(text.encode()).hexdigest()[:24]
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "Dockerrun.aws.json"
-    if not target.exists() or target.read_text() != text:
-        target.write_text(text)
+    files = {"Dockerrun.aws.json": json.dumps(document, indent=2, sort_keys=True) + "\n"}
+    if https_redirect:
+        files[REDIRECT_FILE] = json.dumps(HTTPS_REDIRECT, indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
+    directory = Path(tempfile.gettempdir()) / "eb-dockerrun" / digest
+    for name, text in files.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
     return directory
 
 
@@ -288,14 +324,19 @@ class BeanstalkEnvironment(Construct):
         self.load_balancer_group.connections.allow_to(
             self.security_group, ec2.Port.tcp(PROXY_PORT), "ALB to EB's nginx proxy"
         )
-        client_ports = (443,) if config.domain else (80,)
+        client_ports = (80, 443) if config.domain else (80,)  # with a domain, 80 only redirects (HTTPS_REDIRECT)
         for cidr in config.load_balancer.allowed_cidrs:
             for port in client_ports:
                 self.load_balancer_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients {port}")
         if "0.0.0.0/0" in config.load_balancer.allowed_cidrs:
             acknowledge(self.load_balancer_group, "EC23", "a public web service: clients come from the internet")
-            if not config.domain:
-                skip_checks(self.load_balancer_group, ["CKV_AWS_260"], NO_DOMAIN)
+            skip_checks(
+                self.load_balancer_group,
+                ["CKV_AWS_260"],
+                "port 80 only answers with a redirect to HTTPS on 443 (the bundle's .ebextensions)"
+                if config.domain
+                else NO_DOMAIN,
+            )
 
         # -- application + version ---------------------------------------------------------------------------
         self.application = elasticbeanstalk.CfnApplication(
@@ -312,7 +353,9 @@ class BeanstalkEnvironment(Construct):
             ),
         )
         self.bundle = s3_assets.Asset(
-            self, "SourceBundle", path=str(dockerrun_bundle(web.image, config.container_port))
+            self,
+            "SourceBundle",
+            path=str(dockerrun_bundle(web.image, config.container_port, https_redirect=config.domain is not None)),
         )
         self.version = elasticbeanstalk.CfnApplicationVersion(
             self,
@@ -405,10 +448,9 @@ class BeanstalkEnvironment(Construct):
         ]
         certificate = self.certificate_arn or (config.domain.certificate_arn if config.domain else None)
         if config.domain is not None and certificate is not None:
-            # HTTPS only. EB options cannot express an HTTP->HTTPS redirect (that needs a listener rule outside
-            # EB's option model), so port 80 is not opened at all rather than served in plain HTTP.
+            # HTTPS; the port-80 listener stays, and the bundle's .ebextensions turn its action into a redirect.
             options += [
-                Option(LISTENER_DEFAULT, "ListenerEnabled", "false"),
+                Option(LISTENER_DEFAULT, "ListenerEnabled", "true"),
                 Option(LISTENER_443, "ListenerEnabled", "true"),
                 Option(LISTENER_443, "Protocol", "HTTPS"),
                 Option(LISTENER_443, "SSLCertificateArns", certificate),

@@ -69,6 +69,8 @@ def _policies(app: Any) -> dict[str, list[dict[str, Any]]]:
                 if str(s.get("Sid", "")).startswith("AppPermissions")
             ]
             for role in policy["Properties"]["Roles"]:
+                if not isinstance(role, dict) or "Ref" not in role:
+                    continue  # a role of another stack (the operator role): not an app principal
                 name = template["Resources"][role["Ref"]]["Metadata"]["aws:cdk:path"]
                 found.setdefault(name, []).extend(statements)
     return found

@@ -3,6 +3,7 @@ certificate_arn form is unchanged (the staging and prod snapshots hold it)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,13 @@ def test_eb_answers_its_own_name_with_a_cname_and_serves_the_new_certificate(hos
         for o in template["Resources"][environment]["Properties"]["OptionSettings"]
     }
     assert options[("aws:elbv2:listener:443", "SSLCertificateArns")] == {"Ref": certificate}
-    assert options[("aws:elbv2:listener:default", "ListenerEnabled")] == "false"  # HTTPS only, as before
+    # Port 80 stays open only to redirect: the application bundle replaces the listener's action (.ebextensions).
+    assert options[("aws:elbv2:listener:default", "ListenerEnabled")] == "true"
+    eb = hosted.stacks.eb
+    bundle = Path(hosted.assembly.directory) / f"asset.{eb.beanstalk.bundle.asset_hash}"
+    redirect = json.loads((bundle / ".ebextensions" / "http-to-https.config").read_text())
+    (action,) = redirect["Resources"]["AWSEBV2LoadBalancerListener"]["Properties"]["DefaultActions"]
+    assert action["Type"] == "redirect" and action["RedirectConfig"]["Protocol"] == "HTTPS"
     assert template["Outputs"]["DomainName"]["Value"] == "eb.staging.shop.example.com"
 
 
