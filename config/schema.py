@@ -730,6 +730,65 @@ class Permission(_Model):
         return self
 
 
+EGRESS_REFUSED = {
+    22: "[ssh-bastion] port 22 is for SSH; operators use Session Manager, not SSH out of a service",
+    5432: "[sg-compute-to-rds] the database is wired by the deployment (services that receive its URL); remove it",
+    6379: "[redis-sg] the cache is wired by the deployment (services that receive its URL); remove it",
+    443: "[egress-blocked] HTTPS (443) is already open to everywhere; remove the entry",
+}
+
+
+class EgressRule(_Model):
+    """One outbound TCP port a service needs beyond HTTPS (SMTP, a webhook): to ``cidrs`` or to the internet."""
+
+    port: int = Field(ge=1, le=65535, description="TCP port, e.g. 587 for SMTP submission")
+    cidrs: list[str] | None = Field(default=None, min_length=1, description="IPv4 networks, e.g. 203.0.113.0/24")
+    to: Literal["internet"] | None = Field(default=None, description="'internet': 0.0.0.0/0 on this port")
+    description: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9 ._:/()#,@+=&;{}!$*-]*$")
+
+    @model_validator(mode="after")
+    def _checked(self) -> EgressRule:
+        problems = []
+        if self.port in EGRESS_REFUSED:
+            problems.append(f"@port@ {EGRESS_REFUSED[self.port]}")
+        if (self.cidrs is None) == (self.to is None):
+            problems.append("@@ [egress-blocked] write exactly one of cidrs: [<IPv4 network>, ...] or to: internet")
+        for index, cidr in enumerate(self.cidrs or []):
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                problems.append(f"@cidrs.{index}@ [egress-blocked] not an IPv4 CIDR; write it like 203.0.113.0/24")
+                continue
+            if network.version != 4:
+                problems.append(f"@cidrs.{index}@ [egress-blocked] IPv6 egress is not supported; list IPv4 networks")
+            elif network.prefixlen == 0:
+                problems.append(f"@cidrs.{index}@ [egress-blocked] 0.0.0.0/0 is the internet; write to: internet")
+            elif str(network) != cidr:
+                problems.append(f"@cidrs.{index}@ [egress-blocked] host bits are set; write the network: {network}")
+        if self.cidrs is not None and len(set(self.cidrs)) != len(self.cidrs):
+            problems.append("@cidrs@ [egress-blocked] a CIDR is listed twice; list each once")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        return tuple(self.cidrs) if self.cidrs is not None else ("0.0.0.0/0",)
+
+
+def check_egress(value: list[EgressRule] | None) -> list[EgressRule] | None:
+    """No (port, destination) twice across the entries of one list."""
+    seen: set[tuple[int, str]] = set()
+    for index, rule in enumerate(value or []):
+        for destination in rule.destinations:
+            if (rule.port, destination) in seen:
+                raise ValueError(
+                    f"@{index}@ [egress-blocked] port {rule.port} to {destination} is declared twice; list it once"
+                )
+            seen.add((rule.port, destination))
+    return value
+
+
 class ServiceSpec(_Model):
     """One entry of ``services:``: what differs for this process. Everything else comes from the stage's common
     keys (image, ``server``, ``ecs``/``eks`` sizing, health contract, settings)."""
@@ -748,6 +807,14 @@ class ServiceSpec(_Model):
     permissions: list[Permission] | None = Field(
         default=None, description="its own AWS permissions; default: the stage's permissions for web, none otherwise"
     )
+    egress: list[EgressRule] | None = Field(
+        default=None, description="its outbound ports beyond HTTPS (ECS, EB); default: the stage's egress"
+    )
+
+    @field_validator("egress")
+    @classmethod
+    def _egress(cls, value: list[EgressRule] | None) -> list[EgressRule] | None:
+        return check_egress(value)
 
     @field_validator("command")
     @classmethod
@@ -862,6 +929,9 @@ class AppConfig(_Model):
     permissions: list[Permission] = Field(
         default_factory=list, description="the web service's own AWS permissions, on every target"
     )
+    egress: list[EgressRule] = Field(
+        default_factory=list, description="outbound ports beyond HTTPS of every service (ECS tasks, EB instances)"
+    )
     migrate: MigrateConfig | None = None
     operators: OperatorsConfig | None = Field(
         default=None, description="roles that may open a shell in the stage (make shell); turns ECS Exec on"
@@ -885,6 +955,11 @@ class AppConfig(_Model):
                         spec[key] = {**inherited, **own}
             services[name] = spec
         return {**data, "services": services}
+
+    @field_validator("egress")
+    @classmethod
+    def _egress(cls, value: list[EgressRule]) -> list[EgressRule]:
+        return check_egress(value) or []
 
     @field_validator("region")
     @classmethod

@@ -15,7 +15,7 @@ from config.kinds import store_of
 from config.schedule import Schedule, ScheduleError, parse_schedule
 
 if TYPE_CHECKING:
-    from config.schema import AppConfig, EcsSizing, EksSizing, HealthContract, ServerConfig
+    from config.schema import AppConfig, EcsSizing, EgressRule, EksSizing, HealthContract, ServerConfig
 
 ServiceKind = Literal["web", "worker", "job"]
 MIGRATE = "migrate"  # the name the migration step's task, log stream and Kubernetes Job carry
@@ -49,6 +49,7 @@ class Service:
     retries: int = 0  # job
     target: str | None = None  # job: the one target it runs on (twice a night would be a bug)
     permissions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # its own AWS (actions, resources)
+    egress: tuple[tuple[int, str, str], ...] = ()  # declared outbound (port, IPv4 CIDR, description) beyond HTTPS
 
     def runs_on(self, target: str) -> bool:
         """Workers, web and the migration step run on every enabled target; a job on its one target."""
@@ -75,6 +76,15 @@ def schedule_or_error(text: str) -> Schedule:
         return parse_schedule(text)
     except ScheduleError as error:
         raise ValueError(f"[job-schedule-invalid] {error}") from None
+
+
+def egress_rules(declared: list[EgressRule]) -> tuple[tuple[int, str, str], ...]:
+    """``(port, CIDR, description)`` for each destination of each declared egress entry, in the file's order."""
+    return tuple(
+        (rule.port, cidr, rule.description or f"declared egress: {'internet' if rule.to else cidr} on {rule.port}")
+        for rule in declared
+        for cidr in rule.destinations
+    )
 
 
 def resolve_services(config: AppConfig) -> tuple[Service, ...]:
@@ -108,6 +118,7 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                     (tuple(p.actions), tuple(p.resources))
                     for p in (spec.permissions if spec.permissions is not None else config.permissions if web else [])
                 ),
+                egress=egress_rules(spec.egress if spec.egress is not None else config.egress),
             )
         )
     out.sort(key=lambda s: (s.kind != "web", s.kind != "worker", s.name))
@@ -129,6 +140,7 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                 ecs=config.ecs,
                 eks=config.eks,
                 timeout_minutes=migrate.timeout_minutes,
+                egress=egress_rules(config.egress),
             )
         )
     return tuple(out)

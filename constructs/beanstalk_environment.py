@@ -37,6 +37,7 @@ from constructs.app_secrets import AppSecrets
 from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import NO_DOMAIN, acknowledge, nag_resource, skip_checks
+from constructs.service_task import add_declared_egress
 
 VPC = "aws:ec2:vpc"
 LAUNCH = "aws:autoscaling:launchconfiguration"
@@ -317,6 +318,7 @@ class BeanstalkEnvironment(Construct):
             self, "InstanceSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB instances"
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs and ECR over HTTPS")
+        add_declared_egress(self.security_group, config.web)  # the web's egress: (egress-blocked)
         # Our own ALB group, named in aws:elbv2:loadbalancer so EB neither creates one nor opens it to the world.
         self.load_balancer_group = ec2.SecurityGroup(
             self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB ALB"

@@ -70,7 +70,7 @@ class FargateService(Construct):
                 start_period=Duration.seconds(min(max(health.boot_seconds, 0), 300)),
             ),
         )
-        self.security_group = task_security_group(self, cluster.vpc, "ECS tasks: ALB in; AWS, DB, cache out")
+        self.security_group = task_security_group(self, cluster.vpc, "ECS tasks: ALB in; AWS, DB, cache out", service)
         self.service = ecs.FargateService(
             self,
             "Default",

@@ -52,7 +52,7 @@ class FargateWorker(Construct):
         )
         # No ingress at all; HTTPS out to AWS APIs, DB/cache rules from the stack's wiring when it uses them.
         self.security_group = task_security_group(
-            self, cluster.vpc, f"ECS worker {service.name}: no inbound; AWS, DB, cache out"
+            self, cluster.vpc, f"ECS worker {service.name}: no inbound; AWS, DB, cache out", service
         )
         self.service = ecs.FargateService(
             self,

@@ -64,7 +64,9 @@ class MigrationStep(Construct):
         self.task_definition = service_task(
             self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
         )
-        self.security_group = task_security_group(self, cluster.vpc, "migration task: no inbound; AWS, DB, cache out")
+        self.security_group = task_security_group(
+            self, cluster.vpc, "migration task: no inbound; AWS, DB, cache out", service
+        )
 
         def step_log_group(construct_id: str, name: str | None = None) -> logs.LogGroup:
             return log_group(

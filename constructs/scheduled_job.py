@@ -64,7 +64,7 @@ class ScheduledJob(Construct):
             self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
         )
         self.security_group = task_security_group(
-            self, cluster.vpc, f"job {service.name}: no inbound; AWS, DB, cache out"
+            self, cluster.vpc, f"job {service.name}: no inbound; AWS, DB, cache out", service
         )
 
         run = tasks.EcsRunTask(

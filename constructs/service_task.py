@@ -71,9 +71,20 @@ def task_log_group(scope: Construct, config: AppConfig) -> logs.LogGroup:
     return log_group(scope, "Logs", days=config.log_retention_days, removal_policy=RemovalPolicy.DESTROY)
 
 
-def task_security_group(scope: Construct, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
+def task_security_group(
+    scope: Construct, vpc: ec2.IVpc, description: str, service: Service | None = None
+) -> ec2.SecurityGroup:
     """``SecurityGroup`` of ``scope``: nothing in (the ALB is admitted by the web service's wiring), HTTPS out to
-    AWS APIs (endpoints or NAT); DB and cache rules come from the stack's consumer-side wiring."""
+    AWS APIs (endpoints or NAT), plus the ``service``'s declared egress (``egress:``); DB and cache rules come
+    from the stack's consumer-side wiring."""
     group = ec2.SecurityGroup(scope, "SecurityGroup", vpc=vpc, allow_all_outbound=False, description=description)
     group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
+    if service is not None:
+        add_declared_egress(group, service)
     return group
+
+
+def add_declared_egress(group: ec2.SecurityGroup, service: Service) -> None:
+    """The ``service``'s declared outbound rules (``egress:``, egress-blocked): one TCP port to one IPv4 CIDR each."""
+    for port, cidr, description in service.egress:
+        group.add_egress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), description)

@@ -1,8 +1,9 @@
 """Reachability: who can reach what, from security group rules (standalone and inline).
 
 Ingress rules yield ``peer -> group`` edges (CIDR, prefix list or security group peers); egress rules
-yield ``group -> peer`` edges for security group and prefix-list peers only (CIDR egress, typically
-"allow all outbound", is not a reachability concern). ``0.0.0.0/0`` / ``::/0`` ingress is flagged.
+yield ``group -> peer`` edges for security group and prefix-list peers, and for CIDR peers on one TCP port other
+than 443: a service's declared egress (``egress:``), per service group (HTTPS out and "allow all outbound" are
+not a reachability concern). ``0.0.0.0/0`` / ``::/0`` ingress is flagged.
 """
 
 from __future__ import annotations
@@ -60,16 +61,25 @@ def _ports(rule: Mapping[str, Any], protocol: str, resolver: Resolver, stack: St
     return f"{resolver.display(low, stack)}-{resolver.display(high, stack)}"
 
 
+def _declared_port(rule: Mapping[str, Any]) -> bool:
+    """A CIDR egress rule on one TCP port other than HTTPS: what a stage's ``egress:`` adds to a service's group."""
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    tcp = fmt(rule.get("IpProtocol", "-1")).lower() in ("tcp", "6")
+    return tcp and isinstance(low, int) and low == high and low != 443
+
+
 def _edge(
     direction: str, group: Any, rule: Mapping[str, Any], stack: Stack, rule_id: str, resolver: Resolver
 ) -> Edge | None:
     peers: tuple[str, ...]
     if direction == "ingress":
         peers = ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourceSecurityGroupName", "SourcePrefixListId")
-    else:  # CIDR egress (typically "allow all outbound") is not a reachability concern of this report
-        peers = ("DestinationSecurityGroupId", "DestinationPrefixListId")
+    else:  # CIDR egress on one TCP port is a declared egress (egress:); HTTPS and "allow all outbound" are not shown
+        peers = ("DestinationSecurityGroupId", "DestinationPrefixListId", "CidrIp")
     peer_key = next((key for key in peers if key in rule), None)
     if peer_key is None:
+        return None
+    if direction == "egress" and peer_key == "CidrIp" and not _declared_port(rule):
         return None
     if "SecurityGroup" in peer_key:
         peer = resolver.security_group(rule[peer_key], stack)
