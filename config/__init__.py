@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
         self.source = source
         self.problems = problems
+
+    def print(self, what: str) -> None:
+        """To stderr, for a command line tool: ``<what>: <file> has N problem(s):`` then one indented line each."""
+        print(f"{what}: {self.source} has {len(self.problems)} problem(s):", file=sys.stderr)
+        for line in self.problems:
+            print(f"  {line}", file=sys.stderr)
 
 
 def load_config(stage: str | None = None, *, path: str | Path | None = None) -> AppConfig:

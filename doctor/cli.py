@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None, *, aws: ClientSource | None = None) 
     try:
         config = load_config(args.stage, path=args.config)
     except ConfigError as error:
-        print(f"doctor: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
+        error.print("doctor")
         return UNUSABLE
     region = args.region or config.region
     if region not in known_regions():

@@ -72,9 +72,7 @@ def main(
     try:
         config = load_config(args.stage, path=args.config)
     except ConfigError as error:
-        print(f"cannot open a database session: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
+        error.print("cannot open a database session")
         return REFUSED
     prefix = f"cannot open a database session to {config.app}-{config.stage}"
     try:

@@ -104,9 +104,7 @@ def main(
     try:
         config = load_config(args.stage, path=args.config)
     except ConfigError as error:
-        print(f"cannot destroy: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
+        error.print("cannot destroy")
         return REFUSED
     if config.stage == PROD:
         print(PROD_REFUSAL.format(what=f"{config.app}-{config.stage}"), file=sys.stderr)

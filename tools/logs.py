@@ -393,9 +393,7 @@ def main(
         try:
             config = load_config(args.stage, path=args.config)
         except ConfigError as error:
-            print(f"cannot read logs: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-            for line in error.problems:
-                print(f"  {line}", file=sys.stderr)
+            error.print("cannot read logs")
             return REFUSED
         service = pick_service(config, args.service)
         target = pick_target(config, service, args.target)

@@ -86,9 +86,7 @@ def main(
     try:
         config = load_config(args.stage, path=args.config)
     except ConfigError as error:
-        print(f"cannot store a secret: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
+        error.print("cannot store a secret")
         return REFUSED
     try:
         return _store(config, args.name, aws, stdin if stdin is not None else sys.stdin)

@@ -93,9 +93,7 @@ def main(
     try:
         config = load_config(args.stage, path=args.config)
     except ConfigError as error:
-        print(f"cannot open a shell: {error.source} has {len(error.problems)} problem(s):", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
+        error.print("cannot open a shell")
         return REFUSED
     try:
         session = prepare(config, args.service or "web", args.target, aws=aws or Aws(), which=which,
