@@ -19,6 +19,9 @@ from constructs.app_secrets import AppSecrets
 from constructs.load_balancer import WebLoadBalancer
 from constructs.service_task import service_task, task_log_group, task_security_group
 
+# The load balancer alarms (constructs/load_balancer.py) that gate a deployment of the web service.
+DEPLOYMENT_GATES = ("Target5xxAlarm", "LatencyP99Alarm")
+
 
 @jsii.implements(ec2.IConnectable)
 class FargateService(Construct):
@@ -85,6 +88,12 @@ class FargateService(Construct):
             max_healthy_percent=sizing.max_percent,
             health_check_grace_period=Duration.seconds(health.boot_seconds + health.interval_seconds),
             enable_execute_command=config.exec_enabled,
+        )
+        # A release that passes its health checks but raises the app's 5xx or p99 latency alarm during the deployment
+        # rolls itself back (ECS deployment alarms), not only one that fails health checks (the circuit breaker).
+        gates = [a for a in load_balancer.alarms if a.node.id in DEPLOYMENT_GATES]
+        self.service.enable_deployment_alarms(
+            [a.alarm_name for a in gates], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
         # Registers the tasks and opens ALB SG -> service SG on the container port (both sides, alb-to-target-sg).
         load_balancer.target_group.add_target(self.service)

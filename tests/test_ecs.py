@@ -346,3 +346,14 @@ def test_fails_on_aws_keys_or_a_name_delivered_twice() -> None:
     assert_refused(
         app, "reserved-setting-name", "AWS_ACCESS_KEY_ID=<plain value>", "SECRET_KEY delivered 2 times (plain + secret)"
     )
+
+
+def test_a_release_that_raises_the_5xx_or_latency_alarm_rolls_itself_back(dev: Synthesized) -> None:
+    """Health checks alone let a release through that doubles the 5xx rate: the web service's deployment is gated
+    by the target group's 5xx and p99-latency alarms (ECS deployment alarms, rollback on alarm)."""
+    (service,) = _resources(dev, "AWS::ECS::Service").values()
+    gate = service["Properties"]["DeploymentConfiguration"]["Alarms"]
+    assert gate["Enable"] is True and gate["Rollback"] is True
+    alarms = _resources(dev, "AWS::CloudWatch::Alarm")
+    gated = {alarms[ref["Ref"]]["Properties"]["MetricName"] for ref in gate["AlarmNames"]}
+    assert gated == {"HTTPCode_Target_5XX_Count", "TargetResponseTime"}
