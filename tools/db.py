@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from config import ConfigError, load_config
 from config.schema import AppConfig
 from constructs.database_tunnel import PORT_FORWARD_DOCUMENT, POSTGRES_PORT
 from doctor.aws import Aws, error_code
 from doctor.model import ClientSource
 from tools.shell import AWS_FAILED, REFUSED, Refused, Runner, _tools, assume_operator, outputs
+from tools.stage_file import stage_from
 
 DEFAULT_LOCAL_PORT = 15432
 WAIT_SECONDS = 180
@@ -66,13 +66,8 @@ def main(
 ) -> int:
     """Run the command; ``aws``, ``which``, ``run``, ``environ``, ``sleep`` and ``clock`` are replaced in tests."""
     args = parser().parse_args(argv)
-    if not args.stage and not args.config:
-        print("make db: pass STAGE=<stage> (python -m tools.db --stage NAME)", file=sys.stderr)
-        return REFUSED
-    try:
-        config = load_config(args.stage, path=args.config)
-    except ConfigError as error:
-        error.print("cannot open a database session")
+    config = stage_from(args, command="db", what="cannot open a database session")
+    if config is None:
         return REFUSED
     prefix = f"cannot open a database session to {config.app}-{config.stage}"
     try:

@@ -29,12 +29,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from config import ConfigError, load_config
 from config.schema import AppConfig
 from doctor import gate
 from doctor.aws import Aws, error_code, explain
 from doctor.checks.identity import STACK_MISSING_CODE
 from doctor.model import TARGET_PURPOSES, ClientSource
+from tools.stage_file import stage_from
 
 DESTROYED, FAILED, REFUSED = 0, 1, 2
 PROD = "prod"
@@ -98,13 +98,8 @@ def main(
     if args.stage == PROD:
         print(PROD_REFUSAL.format(what="stage prod"), file=sys.stderr)
         return REFUSED
-    if not args.stage and not args.config:
-        print("make destroy: pass STAGE=<stage> (python -m tools.destroy --stage NAME)", file=sys.stderr)
-        return REFUSED
-    try:
-        config = load_config(args.stage, path=args.config)
-    except ConfigError as error:
-        error.print("cannot destroy")
+    config = stage_from(args, command="destroy", what="cannot destroy")
+    if config is None:
         return REFUSED
     if config.stage == PROD:
         print(PROD_REFUSAL.format(what=f"{config.app}-{config.stage}"), file=sys.stderr)

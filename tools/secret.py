@@ -23,12 +23,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from config import ConfigError, load_config
 from config.redact import FINGERPRINT_MIN_CHARS, fingerprint, hidden, looks_secret
 from config.schema import AppConfig, SecretRef, parameter_kind
 from doctor.aws import ACCESS_DENIED, BAD_CREDENTIALS, THROTTLED, Aws, error_code, explain
 from doctor.checks.identity import whoami
 from doctor.model import ClientSource
+from tools.stage_file import stage_from
 
 STORED, AWS_FAILED, REFUSED = 0, 1, 2
 ID = "provided-secret-missing"
@@ -80,13 +80,8 @@ def main(
             file=sys.stderr,
         )
         return REFUSED
-    if not args.stage and not args.config:
-        print("make secret: pass STAGE=<stage> (python -m tools.secret --stage NAME)", file=sys.stderr)
-        return REFUSED
-    try:
-        config = load_config(args.stage, path=args.config)
-    except ConfigError as error:
-        error.print("cannot store a secret")
+    config = stage_from(args, command="secret", what="cannot store a secret")
+    if config is None:
         return REFUSED
     try:
         return _store(config, args.name, aws, stdin if stdin is not None else sys.stdin)

@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from config import ConfigError, load_config
 from config.schema import AppConfig
 from config.services import Service
 from constructs.operator_access import operator_role_name
@@ -36,6 +35,7 @@ from constructs.service_task import CONTAINER
 from doctor.aws import ACCESS_DENIED, Aws, error_code, explain
 from doctor.checks.identity import whoami
 from doctor.model import ClientSource
+from tools.stage_file import stage_from
 
 AWS_FAILED, REFUSED = 1, 2
 PLUGIN_URL = (
@@ -87,13 +87,8 @@ def main(
 ) -> int:
     """Run the command; ``aws``, ``which``, ``run`` and ``environ`` are replaced in tests."""
     args = parser().parse_args(argv)
-    if not args.stage and not args.config:
-        print("make shell: pass STAGE=<stage> (python -m tools.shell --stage NAME)", file=sys.stderr)
-        return REFUSED
-    try:
-        config = load_config(args.stage, path=args.config)
-    except ConfigError as error:
-        error.print("cannot open a shell")
+    config = stage_from(args, command="shell", what="cannot open a shell")
+    if config is None:
         return REFUSED
     try:
         session = prepare(config, args.service or "web", args.target, aws=aws or Aws(), which=which,
