@@ -6,6 +6,7 @@ that the schema refuses on purpose get the catalogue id of the mistake they woul
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from pydantic import BaseModel
@@ -97,7 +98,14 @@ def describe(item: Any, loc: list[str]) -> tuple[str, str]:
         choices = str(ctx.get("expected", "")).replace("'", "")
         if not why and not isinstance(value, str) and "'" in str(ctx.get("expected", "")):
             why = f"YAML read {seen} here; quote the value: '{value}' (one of: {choices})"
-        return rule, why or f"use one of: {choices}"
+        hint = ""
+        if len(loc) == 3 and loc[0] == "settings" and isinstance(value, str):
+            # A mistyped kind: suggest the kind (a word of the schema), never echo what was typed.
+            close = difflib.get_close_matches(
+                value, SECRET_KINDS if loc[2] == "secret" else FROM_KINDS, n=1, cutoff=0.8
+            )
+            hint = f" (did you mean {close[0]}?)" if close else ""
+        return rule, (why or f"use one of: {choices}") + hint
     if kind == "string_type":
         if isinstance(value, bool):
             return "config", "YAML reads yes/no/on/off/true/false as a boolean; quote the value: 'on'"

@@ -61,6 +61,9 @@ def _load(settings: dict[str, Any], database: dict[str, Any] | None = None) -> l
     [
         ({"X": {"from": "database_hots"}}, {}, "[config] settings.X.from: 'database_hots' — use one of"),
         ({"X": {"secret": "provided", "length": 40}}, {}, "a provided secret has no length"),
+        ({"X": {"secret": "provded"}}, {}, "[config] settings.X.secret: <hidden: 7 chars> — use one of: generated"),
+        ({"X": {"secret": "provded"}}, {}, "(did you mean provided?)"),
+        ({"X": {"from": "database_hots"}}, {}, "(did you mean database_host?)"),
         ({"X": {"from": "database_host", "secret": "generated"}}, {}, "one key only"),
         ({}, {"app_username": "app"}, "must differ from the master user 'app'"),
         ({}, {"rotation_days": 0}, "[config] database.rotation_days: 0"),
