@@ -113,6 +113,20 @@ deploy: setup ## needs credentials with the CDK bootstrap roles of the stage's a
 	@$(BIN)/python -m doctor.gate --stage $(STAGE)
 	@$(CDK) deploy --all $(CDK_FLAGS)
 
+.PHONY: ci-bootstrap ci-deploy ci-verify rollback
+ci-bootstrap: $(VENV)/.installed node_modules/.installed ## needs credentials: the <app>-ci stack of STAGE's account (GitHub OIDC deploy roles); DRY=1 only synthesizes
+	@$(BIN)/python -m tools.ci_bootstrap --stage $(STAGE) $(if $(filter 1 yes true,$(DRY)),,--deploy)
+
+ci-deploy: $(VENV)/.installed node_modules/.installed ## needs credentials: deploy an already synthesized ASSEMBLY (default cdk.out/STAGE) after the account gate (the workflow's step)
+	@$(BIN)/python -m tools.ci deploy --stage $(STAGE) $(if $(ASSEMBLY),--assembly "$(ASSEMBLY)")
+
+ci-verify: $(VENV)/.installed ## needs credentials: fail when an alarm of STAGE fires within MINUTES (default 5) after a deploy
+	@$(BIN)/python -m tools.ci verify --stage $(STAGE) $(if $(MINUTES),--minutes $(MINUTES))
+
+rollback: $(VENV)/.installed node_modules/.installed ## needs gh: redeploy STAGE's previous good release through the workflow (TO=<run|commit>; HERE=1 deploys it with your credentials)
+	$(if $(filter file,$(origin STAGE)),$(error make rollback changes a stage: name it, make rollback STAGE=<stage>))
+	@$(BIN)/python -m tools.rollback --stage $(STAGE) $(if $(TO),--to "$(TO)") $(if $(filter 1 yes true,$(HERE)),--here) $(if $(CURRENT_RUN),--current-run $(CURRENT_RUN))
+
 .PHONY: logs destroy help
 logs: $(VENV)/.installed ## needs credentials: a service's CloudWatch logs, secrets masked (SERVICE=web SINCE=10m FOLLOW=1 TARGET=ecs|eb|eks)
 	@$(BIN)/python -m tools.logs --stage $(STAGE) $(if $(SERVICE),--service="$(SERVICE)") $(if $(SINCE),--since="$(SINCE)") $(if $(filter 1 yes true,$(FOLLOW)),--follow) $(if $(TARGET),--target="$(TARGET)")

@@ -209,6 +209,21 @@ class HealthContract(_Model):
             )
         return self
 
+    @property
+    def deploy_deadline_seconds(self) -> int:
+        """How long one step of a deploy (a new Fargate pod, an EB batch) may go without passing this contract
+        before the deploy counts as failed (manual-rollback): EKS ``spec.progressDeadlineSeconds`` and EB's
+        ``aws:elasticbeanstalk:command`` ``Timeout`` both read it.
+
+        One new replica needs placement (Fargate pod scheduling with the image pull, or an EC2 launch: up to
+        ~2 min) + ``boot_seconds`` + ``healthy_threshold`` checks ``interval_seconds`` apart. The deadline is twice
+        that (pulls and placement vary; a false deadline rolls back a good release) and never below 600 s, the
+        default of both progressDeadlineSeconds and EB's Timeout, so it is never less patient than the platforms.
+        """
+        placement_seconds = 120
+        ready = placement_seconds + self.boot_seconds + self.healthy_threshold * self.interval_seconds
+        return max(600, 2 * ready)
+
 
 SecretKind = Literal["generated", "provided", "database_url", "redis_url", "database_password", "redis_token"]
 FromKind = Literal["database_host", "database_port", "database_name", "database_user", "redis_host", "redis_port"]
@@ -716,6 +731,62 @@ class OperatorsConfig(_Model):
         return value
 
 
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_OIDC_PROVIDER_ARN = re.compile(
+    rf"^arn:aws(-cn|-us-gov)?:iam::(?P<account>\d{{12}}):oidc-provider/{re.escape(GITHUB_OIDC_HOST)}$"
+)
+
+
+class CiConfig(_Model):
+    """Deploys from GitHub Actions (``make ci-bootstrap``, .github/workflows/deploy.yml): the one repository and
+    GitHub environment whose workflow jobs may assume this stage's deploy role ``<app>-<stage>-ci-deploy``."""
+
+    repository: str = Field(description="owner/name of the GitHub repository that deploys this stage")
+    environment: str | None = Field(
+        default=None,
+        description="the GitHub environment of the deploy job (default: the stage name); give it required "
+        "reviewers and restrict it to the default branch in the repository's settings",
+    )
+    oidc_provider_arn: str | None = Field(
+        default=None,
+        description="the account's existing GitHub OIDC provider; omitted: the <app>-ci stack creates it",
+    )
+    bootstrap_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if any(char in value for char in "*?"):
+            raise ValueError(
+                "[ci-trust-too-broad] a wildcard would let every matching repository deploy; name exactly one, "
+                "e.g. acme/shop"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}", value):
+            raise ValueError("[config] not a GitHub repository; write owner/name, e.g. acme/shop")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        if value is not None and any(char in value for char in "*?"):
+            raise ValueError(
+                "[ci-trust-too-broad] a wildcard would let every matching environment deploy; name exactly one"
+            )
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,255}", value):
+            raise ValueError("[config] a GitHub environment name is letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("oidc_provider_arn")
+    @classmethod
+    def _provider(cls, value: str | None) -> str | None:
+        if value is not None and not GITHUB_OIDC_PROVIDER_ARN.match(value):
+            raise ValueError(
+                f"[config] not the GitHub OIDC provider's ARN; write arn:aws:iam::<account>:oidc-provider/"
+                f"{GITHUB_OIDC_HOST} (aws iam list-open-id-connect-providers), or omit it to create one"
+            )
+        return value
+
+
 class Permission(_Model):
     """One statement of the app's own AWS permissions, granted to that service's role on every target."""
 
@@ -936,6 +1007,9 @@ class AppConfig(_Model):
     operators: OperatorsConfig | None = Field(
         default=None, description="roles that may open a shell in the stage (make shell); turns ECS Exec on"
     )
+    ci: CiConfig | None = Field(
+        default=None, description="deploy from GitHub Actions with short-lived credentials (make ci-bootstrap)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -1119,6 +1193,23 @@ class AppConfig(_Model):
                         "of the stage's account (cross-account operators assume a role there first)",
                     )
                 )
+        if self.ci is not None and self.account is None:
+            problems.append(
+                (
+                    "ci",
+                    '[config] a deploy from CI needs the stage\'s account for its role; set account: "<12-digit id>" '
+                    "in the stage file",
+                )
+            )
+        provider = GITHUB_OIDC_PROVIDER_ARN.match(self.ci.oidc_provider_arn or "") if self.ci else None
+        if provider and self.account and provider["account"] != self.account:
+            problems.append(
+                (
+                    "ci.oidc_provider_arn",
+                    f"[config] a provider of account {provider['account']}, the stage is in {self.account}; use the "
+                    "provider of the stage's account, or omit it to create one",
+                )
+            )
         if self.load_balancer.waf is not None and "eb" in self.targets:
             problems.append(
                 (
@@ -1225,6 +1316,15 @@ class AppConfig(_Model):
 
     def stack_name(self, purpose: str) -> str:
         return f"{self.app}-{self.stage}-{purpose}"
+
+    @property
+    def ci_environment(self) -> str:
+        """The GitHub environment whose jobs may deploy this stage (``ci.environment``, default the stage name)."""
+        return (self.ci.environment if self.ci else None) or self.stage
+
+    @property
+    def ci_deploy_role_name(self) -> str:
+        return self.stack_name("ci-deploy")
 
 
 def _setting_problem(name: str, setting: str | SecretRef | FromRef) -> str | None:

@@ -29,6 +29,8 @@ class AppChartProps:
     liveness_path / readiness_path: shallow path for liveness/startup, deep path for readiness only.
     interval_seconds / timeout_seconds / unhealthy_threshold / healthy_threshold: from the health contract.
     boot_seconds: worst-case start time; the startup probe's budget covers it.
+    progress_deadline_seconds: how long a rollout step may go without a new pod becoming ready before the
+        Deployment reports ProgressDeadlineExceeded (``HealthContract.deploy_deadline_seconds``).
     cpu / memory: per pod; requests == limits (Fargate sizes pods from requests).
     min_replicas / max_replicas / cpu_target_percent: HorizontalPodAutoscaler.
     environment: plain settings (``runtime_environment(config)``), delivered through a ConfigMap.
@@ -55,6 +57,7 @@ class AppChartProps:
     unhealthy_threshold: int
     healthy_threshold: int
     boot_seconds: int
+    progress_deadline_seconds: int
     cpu: str
     memory: str
     min_replicas: int
@@ -325,6 +328,8 @@ class AppChart(cdk8s.Chart):
                 "selector": {"matchLabels": labels},
                 # A rollout never drops below the running count (manual-rollback); maxSurge adds one pod at a time.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                # A new pod that is not ready in time fails the rollout (`kubectl rollout status` exits non-zero).
+                "progressDeadlineSeconds": props.progress_deadline_seconds,
                 "template": {
                     "metadata": {"labels": labels, "annotations": pod_annotations(props.settings_revision)},
                     "spec": pod_spec(service_account=props.service_account, container=container),

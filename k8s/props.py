@@ -70,6 +70,7 @@ def service_props(
         secrets={name: config.parameter_name(name) for name in service.secrets},
         settings_revision=pod_revision(environment, settings_revision),
         secret_store_name=secret_store_name(config),
+        progress_deadline_seconds=config.health.deploy_deadline_seconds,
     )
 
 
@@ -101,6 +102,7 @@ def app_props(
         unhealthy_threshold=health.unhealthy_threshold,
         healthy_threshold=health.healthy_threshold,
         boot_seconds=health.boot_seconds,
+        progress_deadline_seconds=health.deploy_deadline_seconds,
         cpu=web.eks.cpu,
         memory=web.eks.memory,
         min_replicas=web.eks.min_replicas,

@@ -41,6 +41,7 @@ class ServiceChartProps:
     image / command / cpu / memory: what runs and how big (requests == limits).
     min_replicas / max_replicas / cpu_target_percent: worker scaling.
     schedule (5-field cron, UTC) / timeout_minutes / retries: job and migrate.
+    progress_deadline_seconds: worker rollouts, as in AppChartProps.
     environment / secrets / secret_store_name / refresh_interval: its settings (as in AppChartProps).
     """
 
@@ -63,6 +64,7 @@ class ServiceChartProps:
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     secret_store_name: str
+    progress_deadline_seconds: int
     refresh_interval: str = "5m"
     settings_revision: str = ""
 
@@ -130,6 +132,7 @@ class ServiceChart(cdk8s.Chart):
             spec={
                 "selector": {"matchLabels": labels},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "progressDeadlineSeconds": props.progress_deadline_seconds,
                 "template": {
                     "metadata": {
                         "labels": labels,

@@ -181,3 +181,11 @@ def test_the_settings_handler_composes_every_kind_the_schema_declares() -> None:
     handler = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(handler)
     assert set(handler.COMPOSED) == set(SECRET_KINDS + FROM_KINDS) - {"generated", "provided"}
+
+
+def test_deploy_deadline_follows_the_health_contract_and_never_undercuts_the_platform_defaults() -> None:
+    from config.schema import HealthContract
+
+    assert HealthContract().deploy_deadline_seconds == 600  # 2 x (120 + 60 + 2 x 15) = 420: the 600 s floor
+    slow = HealthContract(boot_seconds=600, interval_seconds=30, timeout_seconds=5, healthy_threshold=5)
+    assert slow.deploy_deadline_seconds == 2 * (120 + 600 + 5 * 30)

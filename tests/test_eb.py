@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import aws_ec2 as ec2, aws_elasticbeanstalk as elasticbeanstalk, aws_iam as iam
 
 from config import ConfigError, load_config
-from constructs.beanstalk_environment import ALLOWED_OPTIONS, PLAIN_ENV, PROCESS, Option
+from constructs.beanstalk_environment import ALLOWED_OPTIONS, COMMAND, HEALTH_REPORTING, PLAIN_ENV, PROCESS, Option
 from constructs.compute_target import ComputeTarget, runtime_environment
 from constructs.guards import RULES, register_guards
 from stacks import build_stacks
@@ -163,6 +163,17 @@ def test_deploys_keep_capacity_and_the_platform_is_updated(template: dict[str, A
     assert options[("aws:elasticbeanstalk:managedactions", "ManagedActionsEnabled")] == "true"
     assert options[("aws:elasticbeanstalk:managedactions:platformupdate", "UpdateLevel")] == "minor"
     assert options[("aws:autoscaling:asg", "MaxSize")] == "3"
+
+
+def test_deploys_are_gated_on_ok_health_within_the_contract_deadline(
+    staging: Synthesized, template: dict[str, Any]
+) -> None:
+    options = _options(template)
+    assert options[(COMMAND, "IgnoreHealthCheck")] == "false"
+    assert options[(HEALTH_REPORTING, "HealthCheckSuccessThreshold")] == "Ok"
+    assert options[(COMMAND, "Timeout")] == str(staging.config.health.deploy_deadline_seconds) == "600"
+    document = json.loads(options[(HEALTH_REPORTING, "ConfigDocument")])
+    assert "Rules" not in document  # no rule customisation: 4xx and 5xx both count toward health
 
 
 def test_logs_are_streamed_with_the_stage_retention(staging: Synthesized, template: dict[str, Any]) -> None:
@@ -367,6 +378,33 @@ def test_environment_on_a_retired_solution_stack_is_refused(guarded_stack: Calla
     app, stack = guarded_stack()
     _raw_env(stack, [], solution_stack_name="64bit Amazon Linux 2 v3.6.0 running Docker")
     assert_refused(app, "eb-solution-stack-retired", "SolutionStackName=64bit Amazon Linux 2 v3.6.0 running Docker")
+
+
+def test_all_at_once_deployment_is_refused(guarded_stack: Callable[..., Any]) -> None:
+    app, stack = guarded_stack()
+    _raw_env(stack, [(COMMAND, "DeploymentPolicy", "AllAtOnce")])
+    assert_refused(app, "manual-rollback", "Test/RawEnv", f"{COMMAND}/DeploymentPolicy=AllAtOnce")
+
+
+def test_environment_without_a_deployment_policy_is_refused(guarded_stack: Callable[..., Any]) -> None:
+    app, stack = guarded_stack()
+    _raw_env(stack, [])  # EB's default is AllAtOnce: every instance at once, no batch to stop at
+    assert_refused(app, "manual-rollback", "Test/RawEnv", "DeploymentPolicy=not set (AllAtOnce)")
+
+
+def test_deployment_ignoring_health_checks_is_refused(guarded_stack: Callable[..., Any]) -> None:
+    app, stack = guarded_stack()
+    _raw_env(stack, [(COMMAND, "DeploymentPolicy", "Immutable"), (COMMAND, "IgnoreHealthCheck", "true")])
+    assert_refused(app, "manual-rollback", "Test/RawEnv", f"{COMMAND}/IgnoreHealthCheck=true")
+
+
+def test_health_threshold_below_ok_is_refused(guarded_stack: Callable[..., Any]) -> None:
+    app, stack = guarded_stack()
+    _raw_env(
+        stack,
+        [(COMMAND, "DeploymentPolicy", "Immutable"), (HEALTH_REPORTING, "HealthCheckSuccessThreshold", "Warning")],
+    )
+    assert_refused(app, "manual-rollback", "Test/RawEnv", f"{HEALTH_REPORTING}/HealthCheckSuccessThreshold=Warning")
 
 
 def test_raw_environment_without_log_streaming_is_refused(guarded_stack: Callable[..., Any]) -> None:

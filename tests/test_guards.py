@@ -306,6 +306,12 @@ def test_fails_on_k8s_rollout_that_drops_capacity(guarded_stack) -> None:
     assert_refused(app, "manual-rollback", "Deployment/web", "Recreate")
 
 
+def test_fails_on_k8s_deployment_without_a_progress_deadline(guarded_stack) -> None:
+    app, stack = guarded_stack()
+    _manifest(stack, {**_pod("/health"), "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}})
+    assert_refused(app, "manual-rollback", "Deployment/web", "progressDeadlineSeconds not set")
+
+
 def test_icmp_is_not_an_ssh_opening(guarded_stack) -> None:
     app, stack = guarded_stack()
     vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"])

@@ -1,7 +1,8 @@
 """`make scan`: scanners nobody here wrote, over what a deploy would apply.
 
 1. Synthesizes every stage and every example stage file (``config/examples/*.yaml``) into ``cdk.out/<name>/``
-   (one process) and renders the Kubernetes manifests of each that runs on EKS into ``cdk.out/<name>/k8s/``.
+   (one process), renders the Kubernetes manifests of each that runs on EKS into ``cdk.out/<name>/k8s/``, and the
+   ``<app>-ci`` stack (make ci-bootstrap) of each with ``ci:`` into ``cdk.out/ci/``.
 2. Runs checkov (its own venv ``.venv/scan``, offline) over each: CloudFormation and Kubernetes.
 3. Fails on any failed check, and on any skip without a reason. A skip is written by the construct or chart that
    owns the resource (``Metadata.checkov.skip`` / ``checkov.io/skipN`` annotations) with the reason next to it.
@@ -138,7 +139,20 @@ def prepare(out: Path) -> list[tuple[str, Path, str]]:
         if "eks" in config.targets:
             build(config, out / label / "k8s")
             targets.append((f"{label} manifests", out / label / "k8s", "kubernetes"))
+        targets += ci_target(config, out / "ci")
     return targets
+
+
+def ci_target(config: Any, out: Path) -> list[tuple[str, Path, str]]:
+    """The ``<app>-ci`` stack (make ci-bootstrap) of a stage with ``ci:``, synthesized into ``out``; else none."""
+    from tools.ci_bootstrap import synth
+
+    if config.ci is None:
+        return []
+    assembly, refused = synth([config], out)
+    if assembly is None:
+        raise SystemExit(f"{config.app}-ci: " + "; ".join(refused))
+    return [(f"{config.app}-{config.stage} ci", assembly, "cloudformation")]
 
 
 def render(scans: Sequence[Scan]) -> str:

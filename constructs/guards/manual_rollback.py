@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
-from constructs.guards.framework import Finding, Tree
+from constructs.guards.framework import Finding, Tree, eb_options
 from constructs.guards.k8s import k8s_objects
+
+EB_COMMAND = "aws:elasticbeanstalk:command"
+EB_HEALTH_REPORTING = "aws:elasticbeanstalk:healthreporting:system"
+# Policies that deploy in health-checked batches and stop at one that fails; EB's default AllAtOnce is neither.
+EB_GATED_POLICIES = ("Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting")
 
 
 class ManualRollback:
     """Compliant: every ECS service has the deployment circuit breaker with rollback and keeps 100 % healthy;
-    every Kubernetes Deployment rolls with maxUnavailable 0."""
+    every EB environment deploys in health-checked batches (DeploymentPolicy not AllAtOnce, IgnoreHealthCheck not
+    true, HealthCheckSuccessThreshold Ok); every Kubernetes Deployment rolls with maxUnavailable 0 and has a
+    progressDeadlineSeconds."""
 
     id = "manual-rollback"
 
@@ -34,10 +41,12 @@ class ManualRollback:
                     f"minimumHealthyPercent={minimum}",
                     "min_healthy_percent=100 so a deploy never drops capacity",
                 )
+        yield from self._eb(tree)
         for obj in k8s_objects(tree):
             if obj.kind != "Deployment":
                 continue
-            strategy = (obj.body.get("spec") or {}).get("strategy") or {}
+            spec = obj.body.get("spec") or {}
+            strategy = spec.get("strategy") or {}
             unavailable = (strategy.get("rollingUpdate") or {}).get("maxUnavailable")
             if strategy.get("type", "RollingUpdate") != "RollingUpdate" or str(unavailable) not in ("0", "0%"):
                 yield Finding(
@@ -46,6 +55,45 @@ class ManualRollback:
                     f"strategy {strategy or 'default (25% unavailable)'}",
                     "rolling update with maxUnavailable: 0 and maxSurge >= 1 keeps capacity",
                 )
+            if "progressDeadlineSeconds" not in spec:
+                yield Finding(
+                    self.id,
+                    obj.where,
+                    "progressDeadlineSeconds not set",
+                    "set it from the health contract (health.deploy_deadline_seconds) so a rollout whose pods "
+                    "never get ready fails",
+                )
+
+    def _eb(self, tree: Tree) -> Iterator[Finding]:
+        # The environment's own option settings (as logs-missing reads them): what this project writes.
+        for env in tree.of_type("AWS::ElasticBeanstalk::Environment"):
+            options = eb_options(env)
+            policy = options.get((EB_COMMAND, "DeploymentPolicy"))
+            if policy not in EB_GATED_POLICIES:
+                yield Finding(
+                    self.id,
+                    env.path,
+                    f"{EB_COMMAND}/DeploymentPolicy={policy or 'not set (AllAtOnce)'}",
+                    "RollingWithAdditionalBatch or Immutable: health-checked batches that keep capacity",
+                )
+            ignore = options.get((EB_COMMAND, "IgnoreHealthCheck"))
+            if str(ignore).lower() == "true":
+                yield Finding(
+                    self.id,
+                    env.path,
+                    f"{EB_COMMAND}/IgnoreHealthCheck={ignore}",
+                    "false: a batch that fails its health checks must fail the deploy",
+                )
+            threshold = options.get((EB_HEALTH_REPORTING, "HealthCheckSuccessThreshold"))
+            misplaced = options.get((EB_COMMAND, "HealthCheckSuccessThreshold"))
+            for where, value in ((EB_HEALTH_REPORTING, threshold), (EB_COMMAND, misplaced)):
+                if value is not None and value != "Ok":
+                    yield Finding(
+                        self.id,
+                        env.path,
+                        f"{where}/HealthCheckSuccessThreshold={value}",
+                        "Ok: an instance that is only Warning or worse must not pass a deploy",
+                    )
 
 
 RULE = ManualRollback()

@@ -88,6 +88,7 @@ def test_probes_follow_the_health_contract(config: AppConfig, app_objects: list[
 def test_rollout_keeps_capacity_and_scales(config: AppConfig, app_objects: list[dict[str, Any]]) -> None:
     deployment = _one(app_objects, "Deployment")
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert deployment["spec"]["progressDeadlineSeconds"] == config.health.deploy_deadline_seconds
     assert "replicas" not in deployment["spec"]  # the HPA owns the count
     hpa = _one(app_objects, "HorizontalPodAutoscaler")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (config.eks.min_replicas, config.eks.max_replicas)
@@ -160,6 +161,15 @@ def service_objects() -> list[dict[str, Any]]:
             props = service_props(config, service, role_arn=ROLE, service_account=f"app-{service.name}")
             objects += cdk8s.Testing.synth(ServiceChart(cdk8s.Testing.app(), props.name, props=props))
     return objects
+
+
+def test_worker_rollout_keeps_capacity_and_has_the_progress_deadline(service_objects: list[dict[str, Any]]) -> None:
+    config, _ = resolve_account(load_config(path=ROOT / "config" / "examples" / "services.yaml"), environ={})
+    workers = [o for o in service_objects if o["kind"] == "Deployment"]
+    assert workers
+    for worker in workers:
+        assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert worker["spec"]["progressDeadlineSeconds"] == config.health.deploy_deadline_seconds
 
 
 def test_every_builtin_manifest_is_valid_for_kubernetes_1_33(
