@@ -120,8 +120,8 @@ ci-bootstrap: $(VENV)/.installed node_modules/.installed ## needs credentials: t
 ci-deploy: $(VENV)/.installed node_modules/.installed ## needs credentials: deploy an already synthesized ASSEMBLY (default cdk.out/STAGE) after the account gate (the workflow's step)
 	@$(BIN)/python -m tools.ci deploy --stage $(STAGE) $(if $(ASSEMBLY),--assembly "$(ASSEMBLY)")
 
-ci-verify: $(VENV)/.installed ## needs credentials: fail when an alarm of STAGE fires within MINUTES (default 5) after a deploy
-	@$(BIN)/python -m tools.ci verify --stage $(STAGE) $(if $(MINUTES),--minutes $(MINUTES))
+ci-verify: $(VENV)/.installed ## needs credentials: fail when an alarm of STAGE fires within MINUTES (default 5) after a deploy that started at SINCE (default now)
+	@$(BIN)/python -m tools.ci verify --stage $(STAGE) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SINCE),--since "$(SINCE)")
 
 rollback: $(VENV)/.installed node_modules/.installed ## needs gh: redeploy STAGE's previous good release through the workflow (TO=<run|commit>; HERE=1 deploys it with your credentials)
 	$(if $(filter file,$(origin STAGE)),$(error make rollback changes a stage: name it, make rollback STAGE=<stage>))

@@ -751,7 +751,6 @@ class CiConfig(_Model):
         default=None,
         description="the account's existing GitHub OIDC provider; omitted: the <app>-ci stack creates it",
     )
-    bootstrap_qualifier: str = Field(default="hnb659fds", pattern=r"^[a-z0-9]{1,10}$")
 
     @field_validator("repository")
     @classmethod

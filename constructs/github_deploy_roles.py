@@ -17,14 +17,16 @@ from constructs import Construct
 from config.schema import GITHUB_OIDC_HOST, AppConfig
 
 AUDIENCE = "sts.amazonaws.com"
-# The CDK bootstrap roles a deploy uses (cdk bootstrap's template: cdk-<qualifier>-<kind>-role-<account>-<region>).
+# The CDK bootstrap roles a deploy uses (cdk bootstrap's template: cdk-<qualifier>-<kind>-role-<account>-<region>);
+# the stages synthesize with CDK's default qualifier.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
 
 
 def bootstrap_role_arn(config: AppConfig, kind: str, partition: str = "aws") -> str:
     """The ARN of a CDK bootstrap role of the stage's account and region (``kind``: one of BOOTSTRAP_ROLES)."""
     assert config.ci is not None and config.account is not None
-    name = f"cdk-{config.ci.bootstrap_qualifier}-{kind}-role-{config.account}-{config.region}"
+    name = f"cdk-{BOOTSTRAP_QUALIFIER}-{kind}-role-{config.account}-{config.region}"
     return f"arn:{partition}:iam::{config.account}:role/{name}"
 
 
@@ -72,7 +74,7 @@ class GithubDeployRoles(Construct):
                 role_name=config.ci_deploy_role_name,
                 description=f"GitHub Actions deploys {config.app}-{config.stage} from {environment_subject(config)}",
                 assumed_by=github_principal(self.provider_arn, [environment_subject(config)]),
-                max_session_duration=Duration.hours(1),
+                max_session_duration=Duration.hours(2),
             )
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -90,7 +92,7 @@ class GithubDeployRoles(Construct):
             role_name=f"{app}-ci-diff",
             description=f"GitHub Actions pull requests read what a deploy of {app} would change (lookup roles only)",
             assumed_by=github_principal(self.provider_arn, sorted({pull_request_subject(c.repository) for c in ci})),
-            max_session_duration=Duration.hours(1),
+            max_session_duration=Duration.hours(2),
         )
         self.diff_role.add_to_policy(
             iam.PolicyStatement(

@@ -1,4 +1,5 @@
-"""CiStack ``<app>-ci``: deployed once per account (``make ci-bootstrap STAGE=...``), for every stage there."""
+"""CiStack ``<app>-ci``: deployed once per account (``make ci-bootstrap STAGE=...``), for every stage there, in the
+region of the first of them by name (IAM is global: one stack per account, whichever stage bootstraps it)."""
 
 from __future__ import annotations
 

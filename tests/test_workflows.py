@@ -70,7 +70,9 @@ def test_deploy_promotes_one_tested_assembly_through_every_stage_in_order() -> N
         assert job["with"]["stage"] == stage
         assert job["permissions"] == {"contents": "read", "id-token": "write", "actions": "read"}
         assert "build" in job["needs"] and (index == 0 or order[index - 1] in job["needs"])
-        assert "!failure()" in job.get("if", "") or index == 0
+        if index:  # promoted only after the stage before succeeded (or does not deploy from CI), never when cancelled
+            condition = " ".join(job["if"].split())
+            assert "!cancelled()" in condition and f"needs.{order[index - 1]}.result == 'success'" in condition
         assert f".{stage}." in job["with"]["role_arn"] and f".{stage}." in job["with"]["environment"]
     rollback = jobs["rollback"]
     assert (
@@ -97,5 +99,9 @@ def test_a_stage_deploys_in_its_environment_one_at_a_time_and_rolls_back_when_al
     assert credentials < deploy < verify < keep < rollback
     assert "synth" not in " ".join(names), "a stage deploys the assembly it is given, it never synthesizes"
     assert steps[keep]["with"]["name"] == "deployed-${{ inputs.stage }}"
-    assert steps[rollback]["if"] == "failure() && steps.verify.outcome == 'failure'"
+    # Only when an alarm fired (not when the alarms could not be read), and never inside a rollback run.
+    assert steps[rollback]["if"] == "failure() && steps.verify.outputs.fired == 'true' && inputs.release_run_id == ''"
     assert "HERE=1" in steps[rollback]["run"]
+    assert steps[rollback - 1]["uses"].startswith("aws-actions/configure-aws-credentials"), "a fresh session first"
+    assert steps[credentials]["with"]["role-duration-seconds"] == 7200 and job["timeout-minutes"] <= 120
+    assert steps[keep]["if"] == "inputs.release_run_id == ''", "a rollback run leaves a marker, not a new release"

@@ -25,8 +25,9 @@ OK, FAILED, REFUSED = 0, 1, 2
 
 
 def account_stages(config: AppConfig, stages_dir: Path = STAGES_DIR) -> tuple[list[AppConfig], list[str]]:
-    """The stages of ``config``'s app and account that deploy from CI (``config`` first), and notices for stage
-    files that could not be read (they get no role until fixed)."""
+    """The stages of ``config``'s app and account that deploy from CI (``config`` among them), sorted by name (the
+    stack lives in the first one's region), and notices for stage files that could not be read (no role until
+    fixed)."""
     stages, notices = [config], []
     for path in sorted(stages_dir.glob("*.yaml")):
         try:
@@ -36,7 +37,8 @@ def account_stages(config: AppConfig, stages_dir: Path = STAGES_DIR) -> tuple[li
             continue
         if other.stage != config.stage and other.app == config.app and other.account == config.account and other.ci:
             stages.append(other)
-    return stages, notices
+    # By stage name: whichever stage bootstraps, the one stack of the account is the same, in the same region.
+    return sorted(stages, key=lambda c: c.stage), notices
 
 
 def conflicts(stages: Sequence[AppConfig]) -> list[str]:

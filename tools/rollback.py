@@ -1,8 +1,9 @@
 """``make rollback STAGE=...``: redeploy the previous good release of a stage, the assembly it was deployed from.
 
-Every successful deploy of the workflow (.github/workflows/deploy-stage.yml) keeps the stage's synthesized cloud
-assembly as the artifact ``deployed-<stage>`` (90 days). A rollback picks one of them (default: the one before the
-newest, i.e. before what runs now; ``--to`` a run id or commit) and either asks the workflow to deploy it
+Every successful push deploy of the workflow (.github/workflows/deploy-stage.yml) keeps the stage's synthesized
+cloud assembly as the artifact ``deployed-<stage>`` (90 days); every rollback leaves a marker
+``rolled-back-<stage>-to-<run id>``, so what runs now is known. A rollback picks a release (default: the one
+deployed before the one live now; ``--to`` a run id or commit) and either asks the workflow to deploy it
 (default: ``gh workflow run deploy.yml``, so the environment's reviewers and the alarm check still apply), or with
 ``--here`` downloads and deploys it with the caller's credentials (what the workflow itself does when the alarms
 fire after a deploy: ``--here --current-run $GITHUB_RUN_ID``). Needs the GitHub CLI (``gh``), authenticated.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +33,7 @@ WORKFLOW = "deploy.yml"
 
 @dataclass(frozen=True)
 class Release:
-    """One kept assembly: the deploy run that made it and its commit."""
+    """One kept assembly of a push deploy: the run that made it, its commit, when."""
 
     run_id: int
     commit: str
@@ -45,8 +47,13 @@ def artifact_name(stage: str) -> str:
     return f"deployed-{stage}"
 
 
+def marker_prefix(stage: str) -> str:
+    """Artifacts ``rolled-back-<stage>-to-<run id>``: a rollback redeployed that run's release (then it is live)."""
+    return f"rolled-back-{stage}-to-"
+
+
 def releases(listing: dict[str, Any], stage: str) -> list[Release]:
-    """The stage's kept assemblies from ``gh api .../actions/artifacts?name=...``, newest first."""
+    """The stage's kept push-deploy assemblies from ``gh api .../actions/artifacts``, newest first."""
     found = [
         Release(int(a["workflow_run"]["id"]), str(a["workflow_run"].get("head_sha") or "?"), str(a["created_at"]))
         for a in listing.get("artifacts", [])
@@ -55,14 +62,41 @@ def releases(listing: dict[str, Any], stage: str) -> list[Release]:
     return sorted(found, key=lambda r: r.created_at, reverse=True)
 
 
-def choose(found: Sequence[Release], *, to: str | None = None, current_run: int | None = None) -> Release | None:
-    """``to`` (run id or commit prefix); in the workflow, the newest not made by ``current_run``; from a laptop,
-    the one before the newest (the newest is what runs now)."""
+def rollbacks(listing: dict[str, Any], stage: str) -> list[tuple[str, int]]:
+    """(when, release run id) of every rollback of the stage, newest first."""
+    prefix = marker_prefix(stage)
+    found = [
+        (str(a["created_at"]), int(a["name"][len(prefix) :]))
+        for a in listing.get("artifacts", [])
+        if str(a.get("name", "")).startswith(prefix) and a["name"][len(prefix) :].isdigit()
+    ]
+    return sorted(found, reverse=True)
+
+
+def live(found: Sequence[Release], rolled: Sequence[tuple[str, int]]) -> Release | None:
+    """The release that runs now: the newest push deploy, unless a rollback since then redeployed an older one."""
+    newest = found[0] if found else None
+    if rolled and (newest is None or rolled[0][0] > newest.created_at):
+        return next((r for r in found if r.run_id == rolled[0][1]), newest)
+    return newest
+
+
+def choose(
+    found: Sequence[Release],
+    rolled: Sequence[tuple[str, int]] = (),
+    *,
+    to: str | None = None,
+    current_run: int | None = None,
+) -> Release | None:
+    """``to`` (run id or commit prefix), else the release deployed before the one live now. In the workflow
+    (``current_run``: the run whose release failed and kept nothing) the one live before that run."""
     if to:
         return next((r for r in found if str(r.run_id) == to or (len(to) >= 7 and r.commit.startswith(to))), None)
-    if current_run is not None:
-        return next((r for r in found if r.run_id != current_run), None)
-    return found[1] if len(found) > 1 else None
+    others = [r for r in found if r.run_id != current_run]
+    now = live(others, rolled)
+    if current_run is not None or now is None:
+        return now
+    return next((r for r in others if r.created_at < now.created_at), None)
 
 
 def main(
@@ -91,7 +125,7 @@ def main(
         )
         return REFUSED
     listed = run(
-        ["gh", "api", f"repos/{{owner}}/{{repo}}/actions/artifacts?name={artifact_name(config.stage)}&per_page=100"],
+        ["gh", "api", "--paginate", "--slurp", "repos/{owner}/{repo}/actions/artifacts?per_page=100"],
         check=False,
         text=True,
         capture_output=True,
@@ -103,8 +137,10 @@ def main(
             file=sys.stderr,
         )
         return REFUSED
-    found = releases(json.loads(listed.stdout or "{}"), config.stage)
-    target = choose(found, to=args.to, current_run=args.current_run)
+    pages = json.loads(listed.stdout or "[]")
+    listing = {"artifacts": [a for page in pages for a in page.get("artifacts", [])]}
+    found, rolled = releases(listing, config.stage), rollbacks(listing, config.stage)
+    target = choose(found, rolled, to=args.to, current_run=args.current_run)
     if target is None:
         wanted = f"the release {args.to}" if args.to else "an earlier release"
         print(
@@ -146,8 +182,14 @@ def main(
             from doctor.gate import main as gate
             from tools.ci import deploy as deploy_assembly
 
-            return deploy_assembly(config, assembly, run=run, gate=gate)
-        return deploy(config, assembly)
+            code = deploy_assembly(config, assembly, gate=gate)
+        else:
+            code = deploy(config, assembly)
+    output = os.environ.get("GITHUB_OUTPUT")
+    if code == OK and output:  # the workflow keeps a marker: this release is live again (rolled-back-<stage>-to-<run>)
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"release_run_id={target.run_id}\n")
+    return code
 
 
 if __name__ == "__main__":
