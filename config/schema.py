@@ -12,11 +12,12 @@ import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from config.permissions import problems as permission_problems
 from config.redact import CREDENTIAL_URL, SECRET_NAME, SECRET_VALUE
-from config.services import MIGRATE, Service, resolve_services, schedule_or_error
+from config.routes import HOST_PATTERN, MAX_CONDITION_VALUES, MAX_PRIORITY, PATH_PATTERN, shadowing
+from config.services import MIGRATE, Service, named_lines, resolve_services, schedule_or_error, web_routes
 from config.sizing import instance_memory_gib
 from config.zones import zone_letters
 
@@ -859,6 +860,48 @@ def check_egress(value: list[EgressRule] | None) -> list[EgressRule] | None:
     return value
 
 
+class RouteSpec(_Model):
+    """Which requests reach a web service on the stage's shared load balancer (ALB listener-rule conditions)."""
+
+    paths: list[str] = Field(default_factory=list, description="path patterns, e.g. /api/* (* any, ? one char)")
+    hosts: list[str] = Field(default_factory=list, description="host names, e.g. admin.shop.example.com")
+    priority: int | None = Field(
+        default=None, ge=1, le=MAX_PRIORITY - 1, description="lower first; default: 10, 20 ... in file order"
+    )
+
+    @field_validator("paths", "hosts")
+    @classmethod
+    def _patterns(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        pattern, fix = {
+            "paths": (
+                PATH_PATTERN,
+                "not an ALB path pattern; write a path from /, e.g. /api/* (at most 128 characters)",
+            ),
+            "hosts": (
+                HOST_PATTERN,
+                "not a host name pattern; write e.g. admin.shop.example.com (lowercase; * ? match)",
+            ),
+        }[str(info.field_name)]
+        problems = [f"@{index}@ [config] {fix}" for index, item in enumerate(value) if not pattern.match(item)]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _conditions(self) -> RouteSpec:
+        count = len(self.paths) + len(self.hosts)
+        if count == 0:
+            raise ValueError(
+                "[config] a route needs paths or hosts; the one web service without a route is the stage's default"
+            )
+        if count > MAX_CONDITION_VALUES:
+            raise ValueError(
+                f"[config] {count} paths and hosts; an ALB rule takes at most {MAX_CONDITION_VALUES}: use wildcards "
+                "(/api/*) or split the service"
+            )
+        return self
+
+
 class ServiceSpec(_Model):
     """One entry of ``services:``: what differs for this process. Everything else comes from the stage's common
     keys (image, ``server``, ``ecs``/``eks`` sizing, health contract, settings)."""
@@ -880,6 +923,11 @@ class ServiceSpec(_Model):
     egress: list[EgressRule] | None = Field(
         default=None, description="its outbound ports beyond HTTPS (ECS, EB); default: the stage's egress"
     )
+    route: RouteSpec | None = Field(
+        default=None, description="web: the requests it serves; omitted on the stage's default web service"
+    )
+    port: int | None = Field(default=None, ge=1024, le=65535, description="web: its port; default: container_port")
+    health: HealthContract | None = Field(default=None, description="web: its health contract; default: the stage's")
 
     @field_validator("egress")
     @classmethod
@@ -917,6 +965,9 @@ class ServiceSpec(_Model):
             problems.append(f"@schedule@ [job-schedule-invalid] only a job has a schedule; this is a {self.kind}")
         if self.kind != "job" and self.target is not None:
             problems.append(f"@target@ [config] only a job runs on one target; a {self.kind} runs on every target")
+        for key in ("route", "port", "health"):
+            if self.kind != "web" and getattr(self, key) is not None:
+                problems.append(f"@{key}@ [config] only a web service has a {key}; this is a {self.kind}")
         if self.kind == "job" and self.schedule is not None:
             interval = schedule_or_error(self.schedule).min_interval_minutes
             if self.timeout_minutes >= interval:
@@ -1068,11 +1119,21 @@ class AppConfig(_Model):
             if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", name) or name == MIGRATE
         ]
         webs = [name for name, spec in value.items() if spec.kind == "web"]
-        if value and len(webs) != 1:
+        defaults = [name for name in webs if value[name].route is None]
+        if value and not webs:
+            problems.append("@@ [config] a stage runs at least one web service (kind: web); none found")
+        elif webs and not defaults:
             problems.append(
-                f"@@ [config] a stage runs exactly one web service (found {len(webs)}: {', '.join(webs) or 'none'}); "
-                "the load balancer sends traffic to it"
+                f"@@ [route-default-missing] every web service ({', '.join(webs)}) has a route: requests that match "
+                "none would get a 404; leave route out on the one service that answers everything else"
             )
+        elif len(defaults) > 1:
+            problems.append(
+                f"@@ [route-overlap] {', '.join(defaults)} have no route, so each would take every request; give "
+                "each but one a route (paths or hosts)"
+            )
+        routes = web_routes(value)
+        problems += [f"@{name}.route@ [route-overlap] {line}" for name, line in named_lines(shadowing(routes))]
         if problems:
             raise ValueError("\n".join(problems))
         return value
@@ -1270,7 +1331,14 @@ class AppConfig(_Model):
 
     @property
     def web(self) -> Service:
-        return next(s for s in self.workloads if s.is_web)
+        """The stage's default web service: the one without a route (the only one in most stages)."""
+        return next(s for s in self.workloads if s.is_web and s.route is None)
+
+    @property
+    def webs(self) -> tuple[Service, ...]:
+        """Every web service: the default first, then the routed ones by priority."""
+        webs = [s for s in self.workloads if s.is_web]
+        return tuple(sorted(webs, key=lambda s: (s.route is not None, s.route.priority if s.route else 0)))
 
     @property
     def exec_enabled(self) -> bool:
@@ -1286,6 +1354,16 @@ class AppConfig(_Model):
         if not self.domain.managed or not self.targets or target == self.targets[0]:
             return self.domain.name
         return f"{target}.{self.domain.name}"
+
+    def route_hosts(self, target: str) -> tuple[str, ...]:
+        """The host names of the web services' routes that ``target`` answers in the stage's hosted zone (its
+        certificate and records cover them): the first target's, exact names inside the zone; none otherwise."""
+        domain = self.domain
+        if domain is None or not domain.managed or not self.targets or target != self.targets[0]:
+            return ()
+        zone = f".{domain.hosted_zone_name}".lower().rstrip(".")
+        hosts = (h for web in self.webs if web.route is not None for h in web.route.hosts)
+        return tuple(sorted({h for h in hosts if h.endswith(zone) and not any(c in h for c in "*?")}))
 
     @property
     def health_port(self) -> int:

@@ -8,14 +8,16 @@ existed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from config.kinds import store_of
+from config.routes import PRIORITY_STEP, Route
 from config.schedule import Schedule, ScheduleError, parse_schedule
 
 if TYPE_CHECKING:
-    from config.schema import AppConfig, EcsSizing, EgressRule, EksSizing, HealthContract, ServerConfig
+    from config.schema import AppConfig, EcsSizing, EgressRule, EksSizing, HealthContract, ServerConfig, ServiceSpec
 
 ServiceKind = Literal["web", "worker", "job"]
 MIGRATE = "migrate"  # the name the migration step's task, log stream and Kubernetes Job carry
@@ -50,6 +52,7 @@ class Service:
     target: str | None = None  # job: the one target it runs on (twice a night would be a bug)
     permissions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # its own AWS (actions, resources)
     egress: tuple[tuple[int, str, str], ...] = ()  # declared outbound (port, IPv4 CIDR, description) beyond HTTPS
+    route: Route | None = None  # web: the requests it serves on the shared load balancer; None: the default web
 
     def runs_on(self, target: str) -> bool:
         """Workers, web and the migration step run on every enabled target; a job on its one target."""
@@ -58,6 +61,11 @@ class Service:
     @property
     def is_web(self) -> bool:
         return self.kind == "web"
+
+    @property
+    def health_port(self) -> int | None:
+        """The port its health contract is checked on (web only): the contract's own, else the service port."""
+        return (self.health.port or self.port) if self.health is not None else None
 
     @property
     def connections_per_unit(self) -> int:
@@ -87,9 +95,31 @@ def egress_rules(declared: list[EgressRule]) -> tuple[tuple[int, str, str], ...]
     )
 
 
+def pascal(name: str) -> str:
+    """A service name as a construct id part: ``nightly-report`` -> ``NightlyReport``."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def web_routes(specs: Mapping[str, ServiceSpec]) -> list[tuple[str, Route]]:
+    """(name, route) of each routed web service; a route without ``priority`` gets 10, 20 ... in file order."""
+    routed = [(name, spec.route) for name, spec in specs.items() if spec.kind == "web" and spec.route is not None]
+    return [
+        (name, Route(tuple(r.paths), tuple(r.hosts), r.priority or PRIORITY_STEP * (index + 1)))
+        for index, (name, r) in enumerate(routed)
+    ]
+
+
+def named_lines(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """``"<name>: text"`` lines as (name, text)."""
+    for line in lines:
+        name, _, text = line.partition(": ")
+        yield name, text
+
+
 def resolve_services(config: AppConfig) -> tuple[Service, ...]:
     """Every process of the stage (web first), then the migration step when ``migrate`` is set."""
     secrets = config.parameter_settings
+    routes = dict(web_routes(config.service_specs))
     out: list[Service] = []
     for name, spec in config.service_specs.items():
         names = tuple(spec.settings) if spec.settings is not None else tuple(config.settings)
@@ -108,8 +138,8 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                 server=spec.server or config.server,
                 ecs=spec.ecs or config.ecs,
                 eks=spec.eks or config.eks,
-                health=config.health if web else None,
-                port=config.container_port if web else None,
+                health=(spec.health or config.health) if web else None,
+                port=(spec.port or config.container_port) if web else None,
                 schedule=schedule_or_error(spec.schedule) if spec.schedule else None,
                 timeout_minutes=spec.timeout_minutes,
                 retries=spec.retries,
@@ -119,6 +149,7 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                     for p in (spec.permissions if spec.permissions is not None else config.permissions if web else [])
                 ),
                 egress=egress_rules(spec.egress if spec.egress is not None else config.egress),
+                route=routes.get(name),
             )
         )
     out.sort(key=lambda s: (s.kind != "web", s.kind != "worker", s.name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from aws_cdk import (
 from constructs import Construct, IValidation
 
 from config.schema import AppConfig
+from config.services import Service
 from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
@@ -55,6 +57,9 @@ HOST_MANAGER = "aws:elasticbeanstalk:hostmanager"
 LISTENER_DEFAULT = "aws:elbv2:listener:default"
 LISTENER_443 = "aws:elbv2:listener:443"
 LOAD_BALANCER = "aws:elbv2:loadbalancer"
+# One namespace per rule name: aws:elbv2:listenerrule:<rule_name> (command-options-general.md,
+# "aws:elbv2:listenerrule:rule_name").
+LISTENER_RULE = "aws:elbv2:listenerrule:"
 PLAIN_ENV = "aws:elasticbeanstalk:application:environment"
 SECRET_ENV = "aws:elasticbeanstalk:application:environmentsecrets"
 
@@ -64,7 +69,11 @@ ALLOWED_OPTIONS: dict[str, frozenset[str] | None] = {
     LAUNCH: frozenset({"IamInstanceProfile", "InstanceType", "SecurityGroups", "DisableIMDSv1"}),
     ASG: frozenset({"MinSize", "MaxSize"}),
     ROLLING_UPDATE: frozenset({"RollingUpdateEnabled", "RollingUpdateType"}),
-    ENVIRONMENT: frozenset({"EnvironmentType", "LoadBalancerType", "ServiceRole"}),
+    # LoadBalancerIsShared: "aws:elasticbeanstalk:environment - ... tell Elastic Beanstalk that you'll use a shared
+    # load balancer" (doc_source/environments-cfg-alb-shared.md, "Shared Application Load Balancer namespaces"); the
+    # option name as the EB CLI writes it (aws/aws-elastic-beanstalk-cli ebcli/resources/strings.py,
+    # option_names.LOAD_BALANCER_IS_SHARED, and its compile_shared_lb_options test).
+    ENVIRONMENT: frozenset({"EnvironmentType", "LoadBalancerType", "ServiceRole", "LoadBalancerIsShared"}),
     PROCESS: frozenset(
         {
             "HealthCheckPath",
@@ -85,12 +94,25 @@ ALLOWED_OPTIONS: dict[str, frozenset[str] | None] = {
     LOGS: frozenset({"StreamLogs", "DeleteOnTerminate", "RetentionInDays"}),
     HEALTH_LOGS: frozenset({"HealthStreamingEnabled", "DeleteOnTerminate", "RetentionInDays"}),
     HOST_MANAGER: frozenset({"LogPublicationControl"}),
-    LISTENER_DEFAULT: frozenset({"ListenerEnabled"}),
-    LISTENER_443: frozenset({"ListenerEnabled", "Protocol", "SSLCertificateArns", "SSLPolicy", "DefaultProcess"}),
-    LOAD_BALANCER: frozenset({"SecurityGroups", "ManagedSecurityGroup", "IdleTimeout"}),
+    # Rules: "List of rules to apply to the listener" (doc_source/command-options-general.md,
+    # aws:elbv2:listener:default and aws:elbv2:listener:listener_port); on a shared load balancer the rules an
+    # environment puts on a listener of it, "default" being EB's own (environments-cfg-alb-shared.md, example
+    # alb-shared-admin-rule.config: aws:elbv2:listener:443 Rules default,admin).
+    LISTENER_DEFAULT: frozenset({"ListenerEnabled", "Rules"}),
+    LISTENER_443: frozenset(
+        {"ListenerEnabled", "Protocol", "SSLCertificateArns", "SSLPolicy", "DefaultProcess", "Rules"}
+    ),
+    # SharedLoadBalancer: the shared ALB's ARN (environments-cfg-alb-shared.md, example
+    # application-load-balancer-shared.config); SecurityGroups / ManagedSecurityGroup: command-options-general.md.
+    LOAD_BALANCER: frozenset({"SecurityGroups", "ManagedSecurityGroup", "IdleTimeout", "SharedLoadBalancer"}),
     PLAIN_ENV: None,
     SECRET_ENV: None,
 }
+
+# aws:elbv2:listenerrule:<rule_name> (command-options-general.md): HostHeaders, PathPatterns (comma-separated, up to
+# 128 characters each, wildcards * and ?), Priority (1 to 1000, lower first), Process (default: "default").
+LISTENER_RULE_OPTIONS = frozenset({"PathPatterns", "HostHeaders", "Priority", "Process"})
+RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 
 HEALTH_CHECK_PATH = f"{PROCESS}/HealthCheckPath"
 # Options people copy from guides that are wrong here -> what to write instead.
@@ -118,9 +140,54 @@ class Option:
         )
 
 
+def allowed_names(namespace: str) -> frozenset[str] | None:
+    """The option names allowed in ``namespace`` (``None``: any); ``aws:elbv2:listenerrule:<rule_name>`` is one
+    namespace per rule name, each with the same options."""
+    if namespace.startswith(LISTENER_RULE) and RULE_NAME.match(namespace.removeprefix(LISTENER_RULE)):
+        return LISTENER_RULE_OPTIONS
+    return ALLOWED_OPTIONS.get(namespace, frozenset())
+
+
+# Several environments behind one stack-owned ALB (one per web service, README "Elastic Beanstalk target"). On a
+# shared load balancer EB creates, per environment, a default process (its target group) and the listener rules the
+# environment lists; it adds the environment's CNAME to each rule as a host-header value ("One condition is reserved
+# for the environment subdomain, and you can add up to four conditions") and treats rule priorities as relative
+# across the environments sharing it (doc_source/environments-cfg-alb-shared.md). Priority: 1 to 1000
+# (command-options-general.md, aws:elbv2:listenerrule:rule_name).
+SHARED_RULE_VALUES = 4
+SHARED_RULE_MAX_PRIORITY = 1000
+CATCH_ALL_PRIORITY = SHARED_RULE_MAX_PRIORITY  # the default service's rule comes after every routed one
+
+
+@dataclass(frozen=True)
+class SharedLoadBalancer:
+    """The stack's ALB the environments of a multi-web stage share (``LoadBalancerIsShared``).
+
+    ``arn`` / ``security_group``: the ALB and its group (named in ``aws:elbv2:loadbalancer`` so EB attaches no group
+    of its own); ``https``: its listeners are HTTPS on 443 (+ 80 redirecting) rather than HTTP on 80, so the
+    environments put their rules on 443; ``host``: the host name clients use for the stage (the eb target's domain
+    name, or the ALB's DNS name without a domain): the default service's catch-all rule and path-only routes match it,
+    since EB's own ``default`` rule only matches the environment's CNAME.
+    """
+
+    arn: str
+    security_group: ec2.ISecurityGroup
+    https: bool
+    host: str
+
+
+def listener_rule(service: Service, shared: SharedLoadBalancer) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """(paths, hosts, priority) of ``service``'s own rule on the shared ALB: its route, on the stage host when the
+    route names no host; the default service's catch-all is the stage host at priority 1000 (after every route)."""
+    route = service.route
+    if route is None:
+        return (), (shared.host,), CATCH_ALL_PRIORITY
+    return route.paths, route.hosts or (shared.host,), route.priority
+
+
 def option_problem(namespace: str, name: str) -> str | None:
     """None when (namespace, name) is on the allow-list, else the valid alternative to suggest."""
-    allowed = ALLOWED_OPTIONS.get(namespace, frozenset())
+    allowed = allowed_names(namespace)
     if allowed is None or name in allowed:
         return None
     alternative = KNOWN_MISTAKES.get(f"{namespace}/{name}") or KNOWN_MISTAKES.get(name)
@@ -146,7 +213,10 @@ class _OptionsValidation:
 
     def validate(self) -> list[str]:
         owner = self._owner
-        return invalid_option_messages(owner.environment.node.path, ((o.namespace, o.name) for o in owner.options))
+        return [
+            *invalid_option_messages(owner.environment.node.path, ((o.namespace, o.name) for o in owner.options)),
+            *owner.route_problems,
+        ]
 
 
 # Enhanced health publishes these environment metrics to CloudWatch every 60 s (they are alarmed below). No "Rules":
@@ -219,7 +289,7 @@ def dockerrun_bundle(image: str, container_port: int, *, https_redirect: bool = 
 
 
 class BeanstalkEnvironment(Construct):
-    """EB application, version and load-balanced environment for the stage's image.
+    """EB application, version and load-balanced environment for one web service (the stage's default by default).
 
     Args:
         vpc: instances in its private-with-egress subnets without public IPs; the ALB in its public subnets.
@@ -230,6 +300,13 @@ class BeanstalkEnvironment(Construct):
         alarm_topic / alarm_prefix: EnvironmentHealth and ApplicationRequests5xx alarms,
             named ``<alarm_prefix>-eb-<metric>``.
         certificate_arn: the HTTPS listener's certificate (``StageDomain``); defaults to ``domain.certificate_arn``.
+        service: the web service it runs (default ``config.web``): its image, port, health contract, settings,
+            secrets, permissions and egress. A routed one's alarms are ``<alarm_prefix>-eb-<service>-<metric>``.
+        application / service_role: another environment's, to run in the same EB application.
+        shared: the stack's ALB to attach to instead of an EB-managed one (several web services), with the
+            service's listener rule (``listener_rule``).
+
+    ``self.service`` says which service an environment runs (guards read it: ``Tree.eb_service_of``).
 
     Ports: the ALB forwards to EB's nginx on ``PROXY_PORT`` (80) on each instance; nginx proxies to the container
     port mapped from Dockerrun ``Ports``. So the default process (and its health check) is on 80, and the instance
@@ -247,11 +324,18 @@ class BeanstalkEnvironment(Construct):
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
         certificate_arn: str | None = None,
+        service: Service | None = None,
+        application: elasticbeanstalk.CfnApplication | None = None,
+        service_role: iam.IRole | None = None,
+        shared: SharedLoadBalancer | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         eb = config.eb
         self.certificate_arn = certificate_arn
         stack = Stack.of(self)
+        web = self.service = service or config.web
+        self.shared = shared
+        self.route_problems: list[str] = []
 
         # -- identities ------------------------------------------------------------------------------------
         self.instance_role = iam.Role(
@@ -262,7 +346,6 @@ class BeanstalkEnvironment(Construct):
             # Enhanced health reporting (healthd) and EB's log/bundle buckets; no *FullAccess policy.
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkWebTier")],
         )
-        web = config.web
         secrets.grant_read(self.instance_role, web.secrets)  # exactly /<app>/<stage>/<NAME> of the web's secrets
         grant_permissions(self.instance_role, web)  # the web's own AWS permissions
         image_repository(self, web.image)[0].grant_pull(self.instance_role)
@@ -295,25 +378,7 @@ class BeanstalkEnvironment(Construct):
             "EB names its log groups after the generated environment name; scoped to EB's log-group prefix",
         )
 
-        self.service_role = iam.Role(
-            self,
-            "ServiceRole",
-            assumed_by=iam.ServicePrincipal("elasticbeanstalk.amazonaws.com"),
-            description="EB service: enhanced health and managed platform updates",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSElasticBeanstalkEnhancedHealth"),
-                iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"),
-            ],
-        )
-        for policy in (
-            "service-role/AWSElasticBeanstalkEnhancedHealth",
-            "AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy",
-        ):
-            acknowledge(
-                self.service_role,
-                f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
-                "the EB service role's documented managed policies (enhanced health, managed updates)",
-            )
+        self.service_role = service_role or self._service_role()
 
         # -- network -----------------------------------------------------------------------------------------
         # Instances: the ALB in on the proxy port; HTTPS out to AWS APIs; DB/cache rules come from the stack.
@@ -321,47 +386,25 @@ class BeanstalkEnvironment(Construct):
             self, "InstanceSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB instances"
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs and ECR over HTTPS")
-        add_declared_egress(self.security_group, config.web)  # the web's egress: (egress-blocked)
-        # Our own ALB group, named in aws:elbv2:loadbalancer so EB neither creates one nor opens it to the world.
-        self.load_balancer_group = ec2.SecurityGroup(
-            self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB ALB"
-        )
-        self.load_balancer_group.connections.allow_to(
-            self.security_group, ec2.Port.tcp(PROXY_PORT), "ALB to EB's nginx proxy"
-        )
-        client_ports = (80, 443) if config.domain else (80,)  # with a domain, 80 only redirects (HTTPS_REDIRECT)
-        for cidr in config.load_balancer.allowed_cidrs:
-            for port in client_ports:
-                self.load_balancer_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients {port}")
-        if "0.0.0.0/0" in config.load_balancer.allowed_cidrs:
-            acknowledge(self.load_balancer_group, "EC23", "a public web service: clients come from the internet")
-            skip_checks(
-                self.load_balancer_group,
-                ["CKV_AWS_260"],
-                "port 80 only answers with a redirect to HTTPS on 443 (the bundle's .ebextensions)"
-                if config.domain
-                else NO_DOMAIN,
+        add_declared_egress(self.security_group, web)  # the service's egress: (egress-blocked)
+        if shared is not None:  # the stack's ALB: its group admits the clients (WebLoadBalancer)
+            self.load_balancer_group: ec2.ISecurityGroup = shared.security_group
+            shared.security_group.connections.allow_to(
+                self.security_group, ec2.Port.tcp(PROXY_PORT), "ALB to EB's nginx proxy"
             )
+        else:
+            self._own_load_balancer_group(config, vpc)
 
         # -- application + version ---------------------------------------------------------------------------
-        self.application = elasticbeanstalk.CfnApplication(
-            self,
-            "Application",
-            description=f"{config.app} {config.stage}",
-            resource_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationResourceLifecycleConfigProperty(
-                service_role=self.service_role.role_arn,
-                version_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationVersionLifecycleConfigProperty(
-                    max_count_rule=elasticbeanstalk.CfnApplication.MaxCountRuleProperty(
-                        enabled=True, max_count=50, delete_source_from_s3=False
-                    )
-                ),
-            ),
-        )
+        self.application = application or self._application(config)
+        https_redirect = config.domain is not None and shared is None
         self.bundle = s3_assets.Asset(
             self,
             "SourceBundle",
-            path=str(dockerrun_bundle(web.image, config.container_port, https_redirect=config.domain is not None)),
+            # On a shared ALB the stack's listeners redirect HTTP; EB's listener resource does not exist there.
+            path=str(dockerrun_bundle(web.image, web.port or config.container_port, https_redirect=https_redirect)),
         )
+
         self.version = elasticbeanstalk.CfnApplicationVersion(
             self,
             "Version",
@@ -387,17 +430,82 @@ class BeanstalkEnvironment(Construct):
         self.node.add_validation(_OptionsValidation(self))
         self.alarms = self._add_alarms(alarm_topic, alarm_prefix)
 
+    def _own_load_balancer_group(self, config: AppConfig, vpc: ec2.IVpc) -> None:
+        """Our own ALB group for EB's dedicated ALB, named in aws:elbv2:loadbalancer so EB neither creates one nor
+        opens it to the world."""
+        self.load_balancer_group = ec2.SecurityGroup(
+            self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False, description="EB ALB"
+        )
+        self.load_balancer_group.connections.allow_to(
+            self.security_group, ec2.Port.tcp(PROXY_PORT), "ALB to EB's nginx proxy"
+        )
+        client_ports = (80, 443) if config.domain else (80,)  # with a domain, 80 only redirects (HTTPS_REDIRECT)
+        for cidr in config.load_balancer.allowed_cidrs:
+            for port in client_ports:
+                self.load_balancer_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients {port}")
+        if "0.0.0.0/0" in config.load_balancer.allowed_cidrs:
+            acknowledge(self.load_balancer_group, "EC23", "a public web service: clients come from the internet")
+            skip_checks(
+                self.load_balancer_group,
+                ["CKV_AWS_260"],
+                "port 80 only answers with a redirect to HTTPS on 443 (the bundle's .ebextensions)"
+                if config.domain
+                else NO_DOMAIN,
+            )
+
+    def _application(self, config: AppConfig) -> elasticbeanstalk.CfnApplication:
+        return elasticbeanstalk.CfnApplication(
+            self,
+            "Application",
+            description=f"{config.app} {config.stage}",
+            resource_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationResourceLifecycleConfigProperty(
+                service_role=self.service_role.role_arn,
+                version_lifecycle_config=elasticbeanstalk.CfnApplication.ApplicationVersionLifecycleConfigProperty(
+                    max_count_rule=elasticbeanstalk.CfnApplication.MaxCountRuleProperty(
+                        enabled=True, max_count=50, delete_source_from_s3=False
+                    )
+                ),
+            ),
+        )
+
+    def _service_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "ServiceRole",
+            assumed_by=iam.ServicePrincipal("elasticbeanstalk.amazonaws.com"),
+            description="EB service: enhanced health and managed platform updates",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSElasticBeanstalkEnhancedHealth"),
+                iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"),
+            ],
+        )
+        for policy in (
+            "service-role/AWSElasticBeanstalkEnhancedHealth",
+            "AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy",
+        ):
+            acknowledge(
+                role,
+                f"IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
+                "the EB service role's documented managed policies (enhanced health, managed updates)",
+            )
+        return role
+
     def add_option(self, option: Option) -> None:
         """Add one more option; it is checked against ``ALLOWED_OPTIONS`` at synth like the built ones."""
         self.options.append(option)
         self.environment.option_settings = [o.to_cfn() for o in self.options]
 
     @property
+    def _who(self) -> str:
+        return "" if self.service.route is None else f" of {self.service.name}"
+
+    @property
     def environment_name(self) -> str:
         return self.environment.ref
 
     def _options(self, config: AppConfig, vpc: ec2.IVpc, secrets: AppSecrets) -> list[Option]:
-        eb, health = config.eb, config.health
+        eb, web, shared = config.eb, self.service, self.shared
+        health = web.health or config.health  # the service's own contract (services.<name>.health)
         private = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
         public = vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC).subnet_ids
         options = [
@@ -456,9 +564,15 @@ class BeanstalkEnvironment(Construct):
             Option(HOST_MANAGER, "LogPublicationControl", "true"),  # rotated logs to EB's S3 bucket too (nag EB4)
             Option(LOAD_BALANCER, "SecurityGroups", self.load_balancer_group.security_group_id),
             Option(LOAD_BALANCER, "ManagedSecurityGroup", self.load_balancer_group.security_group_id),
-            # Below the app server's keep-alive, as for the ECS ALB (alb-keepalive-502).
-            Option(LOAD_BALANCER, "IdleTimeout", str(config.load_balancer.idle_timeout_seconds)),
         ]
+        if shared is not None:
+            options += self._shared_options(shared)
+            plain = {**runtime_environment(config, web), **secrets.revision_environment(web.secrets)}
+            options += [Option(PLAIN_ENV, name, value) for name, value in plain.items()]
+            options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
+            return options
+        # Below the app server's keep-alive, as for the ECS ALB (alb-keepalive-502). A shared ALB has its own.
+        options.append(Option(LOAD_BALANCER, "IdleTimeout", str(config.load_balancer.idle_timeout_seconds)))
         certificate = self.certificate_arn or (config.domain.certificate_arn if config.domain else None)
         if config.domain is not None and certificate is not None:
             # HTTPS; the port-80 listener stays, and the bundle's .ebextensions turn its action into a redirect.
@@ -472,10 +586,51 @@ class BeanstalkEnvironment(Construct):
             ]
         else:
             options.append(Option(LISTENER_DEFAULT, "ListenerEnabled", "true"))
-        web = config.web
         plain = {**runtime_environment(config, web), **secrets.revision_environment(web.secrets)}
         options += [Option(PLAIN_ENV, name, value) for name, value in plain.items()]
         options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
+        return options
+
+    def _shared_options(self, shared: SharedLoadBalancer) -> list[Option]:
+        """Attach to the stack's ALB and route this service's requests to the environment's default process.
+
+        ``LoadBalancerIsShared`` + ``SharedLoadBalancer`` (environments-cfg-alb-shared.md; set at creation only: EB
+        cannot switch an environment between a dedicated and a shared load balancer). The ALB's own group is named
+        in ``SecurityGroups`` / ``ManagedSecurityGroup`` so EB neither creates nor attaches another one
+        (command-options-general.md, aws:elbv2:loadbalancer); the instance group admits it on 80 (above).
+        The listener: 443 with a domain (the stack's HTTPS listener; 80 only redirects), else the port-80 listener
+        (``aws:elbv2:listener:default``: "the default listener (port 80)"). Its ``Rules``: EB's ``default`` rule
+        (the environment's CNAME -> default process) and this service's own rule, named after the service.
+        """
+        paths, hosts, priority = listener_rule(self.service, shared)
+        web, rule = self.service, self.service.name
+        where = f"services.{web.name}.route"
+        if len(paths) + len(hosts) > SHARED_RULE_VALUES:
+            self.route_problems.append(
+                f"[config] {where}: {len(paths)} paths + {len(hosts)} hosts"
+                f"{' (the stage host included)' if web.route is None or not web.route.hosts else ''} — on Elastic "
+                f"Beanstalk a rule takes at most {SHARED_RULE_VALUES} (EB adds the environment's CNAME as the "
+                "fifth): use wildcards (/api/*) or name the hosts"
+            )
+        if web.route is not None and priority >= SHARED_RULE_MAX_PRIORITY:
+            self.route_problems.append(
+                f"[config] {where}: priority {priority} — Elastic Beanstalk listener rules take 1 to "
+                f"{SHARED_RULE_MAX_PRIORITY - 1} here ({SHARED_RULE_MAX_PRIORITY}: the default service's catch-all)"
+            )
+        listener = LISTENER_443 if shared.https else LISTENER_DEFAULT
+        namespace = f"{LISTENER_RULE}{rule}"
+        options = [
+            Option(ENVIRONMENT, "LoadBalancerIsShared", "true"),
+            Option(LOAD_BALANCER, "SharedLoadBalancer", shared.arn),
+            Option(listener, "Rules", f"default,{rule}"),
+        ]
+        if paths:
+            options.append(Option(namespace, "PathPatterns", ",".join(paths)))
+        options += [
+            Option(namespace, "HostHeaders", Fn.join(",", list(hosts)) if len(hosts) > 1 else hosts[0]),
+            Option(namespace, "Priority", str(priority)),
+            Option(namespace, "Process", "default"),
+        ]
         return options
 
     def _metric(self, name: str, statistic: str) -> cw.Metric:
@@ -488,30 +643,32 @@ class BeanstalkEnvironment(Construct):
         )
 
     def _add_alarms(self, topic: sns.ITopic, prefix: str) -> list[cw.Alarm]:
+        # The default service keeps the names of a one-web stage; a routed one's carry its name.
+        label = "eb" if self.service.route is None else f"eb-{self.service.name}"
         return [
             add_alarm(
                 self,
                 "HealthAlarm",
-                name=f"{prefix}-eb-EnvironmentHealth",
+                name=f"{prefix}-{label}-EnvironmentHealth",
                 # 0 OK, 1 Info, 5 Unknown, 10 No data, 15 Warning, 20 Degraded, 25 Severe.
                 metric=self._metric("EnvironmentHealth", "Maximum"),
                 threshold=20,
                 comparison=GTE,
                 topic=topic,
                 evaluation_periods=5,
-                description="environment health Degraded or Severe",
+                description=f"environment health{self._who} Degraded or Severe",
                 # No data from a running environment means enhanced health stopped reporting.
                 treat_missing_data=cw.TreatMissingData.BREACHING,
             ),
             add_alarm(
                 self,
                 "Requests5xxAlarm",
-                name=f"{prefix}-eb-ApplicationRequests5xx",
+                name=f"{prefix}-{label}-ApplicationRequests5xx",
                 metric=self._metric("ApplicationRequests5xx", "Sum"),
                 threshold=10,
                 comparison=GT,
                 topic=topic,
                 evaluation_periods=5,
-                description="app 5xx responses",
+                description=f"app 5xx responses{self._who}",
             ),
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import cdk8s
 from aws_cdk import (
     CfnJson,
@@ -19,22 +21,24 @@ from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
 from constructs import Construct
 
 from config.schema import AppConfig
-from config.services import MIGRATE
+from config.services import MIGRATE, Service, pascal
 from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
-from constructs.compute_target import runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import DEPLOY_HELPER, DEPLOY_HELPER_CHECKS, LOGS_AWS_KEY, acknowledge, skip_checks
 from constructs.retention import log_group
+from constructs.rollout_gate import rollout_gate
 from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
 from k8s.props import (
     ESO_NAMESPACE,
     ESO_SERVICE_ACCOUNT,
     app_props,
+    is_default_web,
     log_group_name,
     namespace_props,
     secret_store_name,
+    service_account_name,
     service_props,
 )
 from k8s.service_chart import ServiceChart
@@ -87,13 +91,16 @@ class EksFargateCluster(Construct):
 
     Args:
         vpc: the stage VPC; the control plane ENIs, the kubectl handler and every pod use its private subnets.
-        config: the stage (``eks`` section, image, health contract, settings, log retention).
+        config: the stage (``eks`` section, image, health contracts, settings, log retention).
         secrets: the stage's SecureString parameters; External Secrets' IRSA role may read exactly these.
-        target_group_arn: the CloudFormation ALB's IP target group the pods join through a TargetGroupBinding.
+        target_group_arns: web service name -> its IP target group on the CloudFormation ALB, which its pods join
+            through a TargetGroupBinding (every web service of ``config.webs``).
 
     Attributes:
         cluster: the ``eks.FargateCluster``; ``cluster.cluster_security_group`` is what Fargate pods use.
-        app_role: the web service's IRSA role (only its declared ``permissions``).
+        roles: service name -> its IRSA role (only its declared ``permissions``), one per service run here.
+        app_role: the default web service's IRSA role.
+        manifests: service name -> the manifest (one cdk8s chart) that runs it.
         secret_reader: External Secrets' IRSA role.
         pod_execution_role: the app profile's pod execution role (pulls the image, writes logs).
         log_group: the app's log group (retention from ``log_retention_days``), fed by the ``aws-logging`` ConfigMap.
@@ -107,7 +114,7 @@ class EksFargateCluster(Construct):
         vpc: ec2.IVpc,
         config: AppConfig,
         secrets: AppSecrets,
-        target_group_arn: str,
+        target_group_arns: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         eks_config = config.eks
@@ -181,9 +188,11 @@ class EksFargateCluster(Construct):
             repository = image_repository(self, image, "Repository" if index == 0 else f"Repository{index}")[0]
             repository.grant_pull(self.pod_execution_role)
 
-        # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate).
-        self.app_role = self.irsa_role("AppRole", namespace=eks_config.namespace, name=eks_config.service_account)
-        grant_permissions(self.app_role, config.web)  # the web's own AWS permissions, on its role only
+        # IRSA only: Pod Identity does not work on Fargate (pod-identity-on-fargate). Each service's pods run as
+        # their own service account, whose role has that service's declared permissions and nothing else.
+        here = [service for service in config.workloads if service.runs_on("eks")]
+        self.roles: dict[str, iam.IRole] = {service.name: self._service_role(config, service) for service in here}
+        self.app_role = self.roles[config.web.name]
         self.secret_reader = self.irsa_role("ExternalSecretsRole", namespace=ESO_NAMESPACE, name=ESO_SERVICE_ACCOUNT)
         # External Secrets fills every service's Secret: it reads the union of the services' secrets, nothing else.
         secrets.grant_read(self.secret_reader, {name for s in config.workloads for name in s.secrets})
@@ -226,7 +235,6 @@ class EksFargateCluster(Construct):
             ),
         )
         store.node.add_dependency(external_secrets)  # ESO's CRDs before the store
-        web = config.web
         # In the app namespace (its Fargate profile), with a namespaced Role: it may read Secrets and patch the
         # Deployments of this namespace only (watchGlobally: false).
         reloader = cluster.add_helm_chart(
@@ -254,44 +262,54 @@ class EksFargateCluster(Construct):
         )
         for dependency in (namespaces, app_profile):
             reloader.node.add_dependency(dependency)
-        self.app_chart = AppChart(
-            cdk8s.App(),
-            "app",
-            props=app_props(
-                config,
-                environment=runtime_environment(config, web),
-                role_arn=self.app_role.role_arn,
-                target_group_arn=target_group_arn,
-                settings_revision=secrets.revision(web.secrets),
-            ),
-        )
-        app = cluster.add_cdk8s_chart("App", self.app_chart)
-        # Namespace before its objects; the store before ExternalSecrets; the controller before TargetGroupBinding.
-        for dependency in (namespaces, store, app_profile):
-            app.node.add_dependency(dependency)
-        if cluster.alb_controller is not None:
-            app.node.add_dependency(cluster.alb_controller)
-        self.manifests: dict[str, eks.KubernetesManifest] = {web.name: app}
-        self.roles: dict[str, iam.IRole] = {web.name: self.app_role}
+        # One chart per service: each web service's AppChart (its own port, probes, sizing, settings and target
+        # group), each worker's, job's and the migration step's ServiceChart.
+        self.manifests: dict[str, eks.KubernetesManifest] = {}
         self.migration_done: eks.KubernetesObjectValue | None = None
-        for service in config.workloads:
-            if service.is_web or not service.runs_on("eks"):
-                continue
-            name = f"{eks_config.service_account}-{service.name}"
-            ident = f"{service.kind.title()}{service.name.title().replace('-', '')}"
-            role = self.irsa_role(f"{ident}Role", namespace=eks_config.namespace, name=name)
-            grant_permissions(role, service)
-            props = service_props(
-                config,
-                service,
-                role_arn=role.role_arn,
-                service_account=name,
-                settings_revision=secrets.revision(service.secrets),
-            )
-            manifest = cluster.add_cdk8s_chart(ident, ServiceChart(cdk8s.App(), props.name, props=props))
+        self.rollouts: dict[str, eks.KubernetesObjectValue] = {}
+        for service in here:
+            role = self.roles[service.name]
+            revision = secrets.revision(service.secrets)
+            chart: cdk8s.Chart
+            if service.is_web:
+                web = app_props(
+                    config,
+                    service,
+                    role_arn=role.role_arn,
+                    target_group_arn=target_group_arns[service.name],
+                    settings_revision=revision,
+                )
+                chart = AppChart(cdk8s.App(), "app" if is_default_web(service) else web.name, props=web)
+            else:
+                props = service_props(
+                    config,
+                    service,
+                    role_arn=role.role_arn,
+                    service_account=service_account_name(config, service),
+                    settings_revision=revision,
+                )
+                chart = ServiceChart(cdk8s.App(), props.name, props=props)
+            manifest = cluster.add_cdk8s_chart(chart_id(service), chart)
+            # Namespace before its objects; the store before ExternalSecrets; the controller before a
+            # TargetGroupBinding.
             for dependency in (namespaces, store, app_profile):
                 manifest.node.add_dependency(dependency)
-            self.manifests[service.name], self.roles[service.name] = manifest, role
+            if service.is_web and cluster.alb_controller is not None:
+                manifest.node.add_dependency(cluster.alb_controller)
+            self.manifests[service.name] = manifest
+            if service.kind in ("web", "worker"):
+                # The stack waits until the new pods are ready; past the deadline the update fails and rolls back.
+                chart_props = web if service.is_web else props
+                self.rollouts[service.name] = rollout_gate(
+                    self,
+                    f"Rollout{pascal(service.name)}",
+                    cluster=cluster,
+                    namespace=eks_config.namespace,
+                    deployment=chart_props.name,
+                    props=chart_props,
+                    deadline_seconds=chart_props.progress_deadline_seconds,
+                    manifest=manifest,
+                )
             if service.kind == "migrate":
                 # The stack waits for the Job to succeed (kubectl runs in a Lambda: 14 minutes at most).
                 self.migration_done = eks.KubernetesObjectValue(
@@ -387,6 +405,14 @@ class EksFargateCluster(Construct):
                     checkov=["CKV_AWS_111"],
                 )
 
+    def _service_role(self, config: AppConfig, service: Service) -> iam.Role:
+        """The IRSA role of ``service``'s own service account, with only the AWS permissions it declares."""
+        role = self.irsa_role(
+            f"{chart_id(service)}Role", namespace=config.eks.namespace, name=service_account_name(config, service)
+        )
+        grant_permissions(role, service)
+        return role
+
     def irsa_role(self, construct_id: str, *, namespace: str, name: str) -> iam.Role:
         """An IAM role only the service account ``namespace/name`` of this cluster can assume (IRSA).
 
@@ -409,3 +435,9 @@ class EksFargateCluster(Construct):
             assumed_by=iam.OpenIdConnectPrincipal(provider).with_conditions({"StringEquals": conditions}),
             description=f"IRSA: service account {namespace}/{name}",
         )
+
+
+def chart_id(service: Service) -> str:
+    """The construct id of a service's manifest (and, with ``Role``, of its IRSA role): ``App`` for the default web
+    service (the ids of a one-web stage), ``<Kind><Name>`` for every other (``WebApi``, ``WorkerCelery``)."""
+    return "App" if is_default_web(service) else f"{service.kind.title()}{service.name.title().replace('-', '')}"

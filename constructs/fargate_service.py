@@ -19,7 +19,7 @@ from constructs.app_secrets import AppSecrets
 from constructs.load_balancer import WebLoadBalancer
 from constructs.service_task import service_task, task_log_group, task_security_group
 
-# The load balancer alarms (constructs/load_balancer.py) that gate a deployment of the web service.
+# The alarms on a web service's target group (constructs/load_balancer.py) that gate a deployment of it.
 DEPLOYMENT_GATES = ("Target5xxAlarm", "LatencyP99Alarm")
 
 
@@ -33,7 +33,7 @@ class FargateService(Construct):
         service: the web process: image, command, settings, secrets, health contract, ``ecs`` sizing and scaling.
         secrets: the stage's SecureString parameters; the service's secrets are delivered from them.
         load_balancer: the ALB whose target group receives the tasks.
-        alarm_topic / alarm_prefix: running-task, CPU and memory alarms.
+        alarm_topic / alarm_prefix: running-task, CPU and memory alarms (``<alarm_prefix>-ecs[-<service>]-...``).
     """
 
     def __init__(
@@ -91,22 +91,27 @@ class FargateService(Construct):
         )
         # A release that passes its health checks but raises the app's 5xx or p99 latency alarm during the deployment
         # rolls itself back (ECS deployment alarms), not only one that fails health checks (the circuit breaker).
-        gates = [a for a in load_balancer.alarms if a.node.id in DEPLOYMENT_GATES]
+        targets = load_balancer.targets[service.name]
+        gates = [a for a in targets.alarms if a.node.id.startswith(DEPLOYMENT_GATES)]
         self.service.enable_deployment_alarms(
             [a.alarm_name for a in gates], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
         # Registers the tasks and opens ALB SG -> service SG on the container port (both sides, alb-to-target-sg).
-        load_balancer.target_group.add_target(self.service)
+        targets.target_group.add_target(self.service)
         if health_port != service.port:
             load_balancer.connections.allow_to(self.service, ec2.Port.tcp(health_port), "ALB health checks")
 
         scaling = self.service.auto_scale_task_count(min_capacity=sizing.min_tasks, max_capacity=sizing.max_tasks)
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=sizing.cpu_target_percent)
         scaling.scale_on_request_count(
-            "Requests", requests_per_target=sizing.requests_per_target, target_group=load_balancer.target_group
+            "Requests", requests_per_target=sizing.requests_per_target, target_group=targets.target_group
         )
         self.alarms = service_alarms(
-            self, self.service, topic=alarm_topic, prefix=f"{alarm_prefix}-ecs", min_tasks=sizing.min_tasks
+            self,
+            self.service,
+            topic=alarm_topic,
+            prefix=f"{alarm_prefix}-ecs" + ("" if service.route is None else f"-{service.name}"),
+            min_tasks=sizing.min_tasks,
         )
 
     @property

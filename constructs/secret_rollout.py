@@ -11,7 +11,7 @@ Deployments that use it (``EksFargateCluster``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,8 @@ class SecretRollout(Construct):
         config: the stage (parameter prefix ``/<app>/<stage>/``).
         ecs_cluster / ecs_services: the cluster's name and ``{service name: (service ARN, ECS service name)}``
             of the long-running services it runs (tokens).
-        eb_environment: the web service on Elastic Beanstalk (redeployed with the permissions that takes).
+        eb_environments: the web services on Elastic Beanstalk, one environment each (each redeployed when a
+            parameter its service reads changes, with the permissions that takes).
         alarm_topic / alarm_prefix: a roll-out that failed after its retries lands in a queue that alarms.
     """
 
@@ -77,7 +78,7 @@ class SecretRollout(Construct):
         config: AppConfig,
         ecs_cluster: str | None = None,
         ecs_services: Mapping[str, tuple[str, str]] | None = None,
-        eb_environment: BeanstalkEnvironment | None = None,
+        eb_environments: Sequence[BeanstalkEnvironment] = (),
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
     ) -> None:
@@ -86,7 +87,7 @@ class SecretRollout(Construct):
         rollout: dict[str, dict[str, Any]] = {}
         statements: list[iam.PolicyStatement] = []
         if ecs_cluster is not None and ecs_services:
-            kind = "eb" if eb_environment is not None else "ecs"
+            kind = "eb" if eb_environments else "ecs"
             readers = {
                 name: [ecs_services[s][1] for s in services if s in ecs_services]
                 for name, services in readers_of(config, kind).items()
@@ -98,13 +99,17 @@ class SecretRollout(Construct):
                     resources=sorted({arn for arn, _ in ecs_services.values()}),
                 )
             )
-        if eb_environment is not None:
+        if eb_environments:
+            eb_readers: dict[str, list[str]] = {}
+            for environment in eb_environments:  # each environment reads exactly its service's secrets
+                for setting in environment.service.secrets:
+                    eb_readers.setdefault(config.parameter_name(setting), []).append(environment.environment_name)
             rollout["eb"] = {
-                "readers": {config.parameter_name(s): [eb_environment.environment_name] for s in config.web.secrets},
+                "readers": eb_readers,
                 # Deferred while a stack of the stage deploys: CloudFormation may be updating the environment.
                 "stacks": [config.stack_name("data"), stack.stack_name],
             }
-            statements += _eb_statements(stack, eb_environment)
+            statements += _eb_statements(stack, eb_environments)
         self.readers = rollout
         # What failed after Lambda's two retries (an environment busy for long, a missing permission): alarmed, next
         # to doctor's secret-rollout-stale.
@@ -125,7 +130,7 @@ class SecretRollout(Construct):
             function.add_to_role_policy(statement)
         for resource in sorted({r for st in statements for r in st.resources if "*" in r}):
             acknowledge(function, f"IAM5[Resource::{nag_resource(stack, resource)}]", EB_REDEPLOY)
-        if eb_environment is not None:
+        if eb_environments:
             skip_checks(function, ["CKV_AWS_111"], EB_REDEPLOY)
         add_alarm(
             self,
@@ -155,22 +160,25 @@ class SecretRollout(Construct):
         self.rule.add_target(targets.LambdaFunction(function, retry_attempts=4, max_event_age=Duration.hours(6)))
 
 
-def _eb_statements(stack: Stack, eb: BeanstalkEnvironment) -> list[iam.PolicyStatement]:
-    """Describe and redeploy one environment: EB's own actions on it, and what its redeploy does underneath."""
+def _eb_statements(stack: Stack, environments: Sequence[BeanstalkEnvironment]) -> list[iam.PolicyStatement]:
+    """Describe and redeploy the environments (of one application): EB's own actions on them, and what a redeploy
+    does underneath."""
     arn = stack.format_arn
+    eb = environments[0]
     application = eb.application.ref
-    env_arn = arn(
-        service="elasticbeanstalk", resource="environment", resource_name=f"{application}/{eb.environment_name}"
-    )
+    env_arns = [
+        arn(service="elasticbeanstalk", resource="environment", resource_name=f"{application}/{e.environment_name}")
+        for e in environments
+    ]
     app_arn = arn(service="elasticbeanstalk", resource="application", resource_name=application)
     stages = [stack.stack_name, stack.stack_name.rsplit("-", 1)[0] + "-data"]
     stack_status = [arn(service="cloudformation", resource="stack", resource_name=f"{name}/*") for name in stages]
-    bucket, key = eb.bundle.s3_bucket_name, eb.bundle.s3_object_key
+    bundles = [f"arn:{stack.partition}:s3:::{e.bundle.s3_bucket_name}/{e.bundle.s3_object_key}" for e in environments]
     eb_bucket = f"elasticbeanstalk-{stack.region}-{stack.account}"
     return [
         iam.PolicyStatement(
             actions=["elasticbeanstalk:DescribeEnvironments", "elasticbeanstalk:UpdateEnvironment"],
-            resources=[env_arn, app_arn],
+            resources=[*env_arns, app_arn],
         ),
         iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=stack_status),
         iam.PolicyStatement(
@@ -268,12 +276,12 @@ def _eb_statements(stack: Stack, eb: BeanstalkEnvironment) -> list[iam.PolicySta
         ),
         iam.PolicyStatement(
             actions=["iam:PassRole"],
-            resources=[eb.instance_role.role_arn],
+            resources=[e.instance_role.role_arn for e in environments],
             conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         ),
         iam.PolicyStatement(
             actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}", f"arn:{stack.partition}:s3:::{eb_bucket}/*"],
+            resources=[*bundles, f"arn:{stack.partition}:s3:::{eb_bucket}/*"],
         ),
         iam.PolicyStatement(
             actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[f"arn:{stack.partition}:s3:::{eb_bucket}"]

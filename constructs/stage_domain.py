@@ -4,7 +4,9 @@ With ``domain.certificate_arn`` the certificate is imported (no resource) and th
 With ``domain.hosted_zone_id`` + ``hosted_zone_name`` each target stack creates, in that zone (imported offline, no
 lookup), an ACM certificate validated by DNS for exactly the name it answers (``AppConfig.domain_name``: the first
 enabled target ``domain.name``, every other ``<target>.<domain.name>``) and the record: an alias A record to its ALB
-(ECS, EKS) or a CNAME to the Elastic Beanstalk environment's endpoint.
+(ECS, EKS) or a CNAME to the Elastic Beanstalk environment's endpoint. The first target also answers the host names
+of the web services' routes inside the zone (``AppConfig.route_hosts``): they are names of its certificate, and each
+gets its own alias record to the same load balancer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from config.schema import AppConfig
+from config.services import pascal
 
 
 class StageDomain(Construct):
@@ -34,8 +37,10 @@ class StageDomain(Construct):
         name = config.domain_name(target)
         assert domain is not None and name is not None, "StageDomain needs domain in the stage file"
         self.name = name
+        self.hosts = config.route_hosts(target)
         self.zone: route53.IHostedZone | None = None
         self.record: route53.RecordSet | None = None
+        self.host_records: list[route53.RecordSet] = []
         if domain.certificate_arn is not None:
             self.certificate: acm.ICertificate = acm.Certificate.from_certificate_arn(
                 self, "Certificate", domain.certificate_arn
@@ -49,6 +54,7 @@ class StageDomain(Construct):
             self,
             "Certificate",
             domain_name=name,
+            subject_alternative_names=list(self.hosts) or None,
             validation=acm.CertificateValidation.from_dns(self.zone),
         )
 
@@ -62,6 +68,16 @@ class StageDomain(Construct):
                 record_name=f"{self.name}.",
                 target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(load_balancer)),
             )
+            self.host_records = [
+                route53.ARecord(
+                    self,
+                    f"Host{pascal(host.replace('.', '-'))}",
+                    zone=self.zone,
+                    record_name=f"{host}.",
+                    target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(load_balancer)),
+                )
+                for host in self.hosts
+            ]
 
     def cname_to(self, endpoint: str) -> None:
         """With a hosted zone: ``name`` as a CNAME to ``endpoint`` (an Elastic Beanstalk environment's URL)."""

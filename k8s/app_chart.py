@@ -1,4 +1,6 @@
-"""AppChart: the web app on EKS Fargate, wired to the CloudFormation ALB, settings and secrets of the stage."""
+"""AppChart: one web service on EKS Fargate, wired to its target group of the CloudFormation ALB, its settings and
+secrets. The stage's default web service and each routed one (``services.<name>.route``) are one AppChart each,
+built from that service by ``k8s.props.app_props``."""
 
 from __future__ import annotations
 
@@ -21,22 +23,26 @@ STARTUP_PERIOD_SECONDS = 5
 @dataclass(frozen=True, kw_only=True)
 class AppChartProps:
     """Args:
-    name: app name; names every object (``<name>``, ``<name>-settings``, ``<name>-secrets`` ...).
+    name: names every object (``<name>``, ``<name>-settings``, ``<name>-secrets`` ...): the app name for the
+        default web service, ``<app>-<service>`` for a routed one (``k8s.props.workload_name``).
     namespace: where the app runs; a Fargate profile selects it.
-    service_account: IRSA service account the pods run as; ``role_arn`` is its role (a CDK token in the stack).
+    service_account: IRSA service account the pods run as (each web service its own); ``role_arn`` is its role (a
+        CDK token in the stack).
     image: immutable ECR image URI; command: its argv (None: the image's own command).
     port / health_port: container port and the port the health paths answer on.
     liveness_path / readiness_path: shallow path for liveness/startup, deep path for readiness only.
-    interval_seconds / timeout_seconds / unhealthy_threshold / healthy_threshold: from the health contract.
+    interval_seconds / timeout_seconds / unhealthy_threshold / healthy_threshold: from the service's health contract.
     boot_seconds: worst-case start time; the startup probe's budget covers it.
     progress_deadline_seconds: how long a rollout step may go without a new pod becoming ready before the
         Deployment reports ProgressDeadlineExceeded (``HealthContract.deploy_deadline_seconds``).
     cpu / memory: per pod; requests == limits (Fargate sizes pods from requests).
     min_replicas / max_replicas / cpu_target_percent: HorizontalPodAutoscaler.
-    environment: plain settings (``runtime_environment(config)``), delivered through a ConfigMap.
+    environment: plain settings (``runtime_environment(config, service)``), delivered through a ConfigMap.
     secrets: setting name -> SSM parameter name, delivered through an ExternalSecret.
-    target_group_arn: the CloudFormation ALB's IP target group the pods join (TargetGroupBinding).
+    target_group_arn: the service's IP target group on the CloudFormation ALB, which its pods join
+        (TargetGroupBinding).
     region: region of the Parameter Store the secret store reads.
+    secret_store_name: the stage's ClusterSecretStore (``SecretStoreChart``) every service's ExternalSecret reads.
     secret_store_service_account / secret_store_namespace: ESO's IRSA service account (jwt auth).
     refresh_interval: how often ESO re-reads the parameters (default ``5m``: a changed value reaches pods in minutes).
     settings_revision: ``k8s.props.pod_revision`` of its plain settings and of how its secret settings are made: a
@@ -68,6 +74,7 @@ class AppChartProps:
     secrets: Mapping[str, str] = field(default_factory=dict)
     target_group_arn: str
     region: str
+    secret_store_name: str
     secret_store_service_account: str = "external-secrets"
     secret_store_namespace: str = "external-secrets"
     refresh_interval: str = "5m"
@@ -80,10 +87,6 @@ class AppChartProps:
     @property
     def secrets_name(self) -> str:
         return f"{self.name}-secrets"
-
-    @property
-    def secret_store_name(self) -> str:
-        return f"{self.name}-parameter-store"
 
 
 def base_container(
@@ -257,7 +260,7 @@ def service_account(chart: cdk8s.Chart, *, name: str, namespace: str, role_arn: 
 
 
 class AppChart(cdk8s.Chart):
-    """ServiceAccount, ConfigMap, ExternalSecret, Deployment, Service, TargetGroupBinding, HPA and PDB of the web
+    """ServiceAccount, ConfigMap, ExternalSecret, Deployment, Service, TargetGroupBinding, HPA and PDB of one web
     service. Every pod setting comes from an object of this chart (k8s-secret-configmap-missing); the
     ClusterSecretStore they read through is the stage's (SecretStoreChart)."""
 

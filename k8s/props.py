@@ -42,6 +42,24 @@ def secret_store_name(config: AppConfig) -> str:
     return f"{config.app}-parameter-store"
 
 
+def is_default_web(service: Service) -> bool:
+    """The stage's default web service (the one without a route): its objects keep the names of a one-web stage."""
+    return service.is_web and service.route is None
+
+
+def workload_name(config: AppConfig, service: Service) -> str:
+    """What a service's Kubernetes objects are called (Deployment, Service, TargetGroupBinding, HPA ...): ``<app>``
+    for the default web service, ``<app>-<service>`` for every other (a routed web service, a worker, a job)."""
+    return config.app if is_default_web(service) else f"{config.app}-{service.name}"
+
+
+def service_account_name(config: AppConfig, service: Service) -> str:
+    """The IRSA service account a service's pods run as: ``eks.service_account`` for the default web service,
+    ``<eks.service_account>-<service>`` for every other; each has its own role with its own permissions."""
+    account = config.eks.service_account
+    return account if is_default_web(service) else f"{account}-{service.name}"
+
+
 def service_props(
     config: AppConfig, service: Service, *, role_arn: str, service_account: str, settings_revision: str = ""
 ) -> ServiceChartProps:
@@ -76,25 +94,30 @@ def service_props(
 
 def app_props(
     config: AppConfig,
+    service: Service | None = None,
     *,
-    environment: Mapping[str, str],
     role_arn: str,
     target_group_arn: str,
+    environment: Mapping[str, str] | None = None,
     settings_revision: str = "",
 ) -> AppChartProps:
-    """The web service's chart; ``environment`` is ``runtime_environment(config, web)``; the ARNs are CDK tokens
-    in the stack, placeholders in ``k8s/dist``."""
-    web = config.web
-    health = config.health
+    """The chart of one web service (default: the stage's default one): its own names, port, health contract
+    (probes), ``eks`` sizing and settings. ``environment`` defaults to ``runtime_environment(config, service)``;
+    ``target_group_arn`` is the service's own target group; the ARNs are CDK tokens in the stack, placeholders in
+    ``k8s/dist``."""
+    web = service or config.web
+    health, port, health_port = web.health, web.port, web.health_port
+    assert health is not None and port is not None and health_port is not None, f"{web.name} is not a web service"
+    environment = runtime_environment(config, web) if environment is None else environment
     return AppChartProps(
-        name=config.app,
+        name=workload_name(config, web),
         namespace=config.eks.namespace,
-        service_account=config.eks.service_account,
+        service_account=service_account_name(config, web),
         role_arn=role_arn,
         image=web.image,
         command=list(web.command) if web.command else None,
-        port=config.container_port,
-        health_port=config.health_port,
+        port=port,
+        health_port=health_port,
         liveness_path=health.liveness_path,
         readiness_path=health.readiness_path,
         interval_seconds=health.interval_seconds,
@@ -113,6 +136,7 @@ def app_props(
         settings_revision=pod_revision(environment, settings_revision),
         target_group_arn=target_group_arn,
         region=config.region,
+        secret_store_name=secret_store_name(config),
         secret_store_service_account=ESO_SERVICE_ACCOUNT,
         secret_store_namespace=ESO_NAMESPACE,
     )

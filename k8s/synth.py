@@ -1,8 +1,8 @@
 """Write the stage's Kubernetes manifests to ``k8s/dist/`` for review: ``python -m k8s.synth --stage dev``.
 
 ARNs that only exist after a deploy are placeholders: the IRSA role ARN is built from the config (with the
-offline account when none is set), the target group ARN is an obvious ``<...>`` marker. The EKS stack applies
-the same charts with the real values as CloudFormation tokens.
+offline account when none is set), each web service's target group ARN an obvious ``<...>`` marker naming the
+stack output that holds it. The EKS stack applies the same charts with the real values as CloudFormation tokens.
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ import cdk8s
 
 from config import ConfigError, load_config, resolve_account
 from config.schema import AppConfig
-from constructs.compute_target import runtime_environment
+from config.services import pascal
 from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
-from k8s.props import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, app_props, namespace_props, secret_store_name, service_props
+from k8s.props import (
+    ESO_NAMESPACE,
+    ESO_SERVICE_ACCOUNT,
+    app_props,
+    is_default_web,
+    namespace_props,
+    secret_store_name,
+    service_account_name,
+    service_props,
+)
 from k8s.service_chart import ServiceChart
 
 DIST = Path(__file__).resolve().parent / "dist"
-TARGET_GROUP_PLACEHOLDER = "<target-group-arn: output TargetGroupArn of the {stack} stack>"
+TARGET_GROUP_PLACEHOLDER = "<target-group-arn: output {output} of the {stack} stack>"
 
 
 def placeholder_role_arn(config: AppConfig, service_account: str | None = None) -> str:
@@ -48,22 +57,20 @@ def build(config: AppConfig, outdir: Path = DIST) -> list[Path]:
         service_account=ESO_SERVICE_ACCOUNT,
         namespace=ESO_NAMESPACE,
     )
-    AppChart(
-        app,
-        "app",
-        props=app_props(
-            config,
-            environment=runtime_environment(config, config.web),
-            role_arn=placeholder_role_arn(config),
-            target_group_arn=TARGET_GROUP_PLACEHOLDER.format(stack=config.stack_name("eks")),
-        ),
-    )
     for service in config.workloads:
-        if service.is_web or not service.runs_on("eks"):
+        if not service.runs_on("eks"):
             continue
-        account = f"{config.eks.service_account}-{service.name}"
-        props = service_props(config, service, role_arn=placeholder_role_arn(config, account), service_account=account)
-        ServiceChart(app, props.name, props=props)
+        default = is_default_web(service)
+        account = service_account_name(config, service)
+        role_arn = placeholder_role_arn(config, None if default else account)
+        if service.is_web:  # app.k8s.yaml for the default web service, <app>-<service>.k8s.yaml for a routed one
+            output = "TargetGroupArn" if default else f"TargetGroupArn{pascal(service.name)}"
+            target_group_arn = TARGET_GROUP_PLACEHOLDER.format(output=output, stack=config.stack_name("eks"))
+            web = app_props(config, service, role_arn=role_arn, target_group_arn=target_group_arn)
+            AppChart(app, "app" if default else web.name, props=web)
+        else:
+            props = service_props(config, service, role_arn=role_arn, service_account=account)
+            ServiceChart(app, props.name, props=props)
     app.synth()
     return sorted(outdir.glob("*.yaml"))
 

@@ -41,6 +41,7 @@ class Alarm:
     treat_missing_data: str
     actions: tuple[str, ...]
     flags: tuple[str, ...]
+    service: str = ""  # the service whose target group, ECS service or EB environment the alarm watches
 
 
 def _flags(properties: Mapping[str, Any], actions: Sequence[str], dimensions: Sequence[str]) -> tuple[str, ...]:
@@ -54,7 +55,36 @@ def _flags(properties: Mapping[str, Any], actions: Sequence[str], dimensions: Se
     return tuple(flags)
 
 
-def _alarm(logical_id: str, properties: Mapping[str, Any], stack: Stack, resolver: Resolver) -> Alarm:
+def _service(
+    properties: Mapping[str, Any],
+    metrics: Sequence[Mapping[str, Any]],
+    stack: Stack,
+    resolver: Resolver,
+    services: Mapping[tuple[str, str], str],
+) -> str:
+    """The service an alarm watches: the one owning a resource its dimensions point at (a target group, an ECS
+    service, an EB environment), else the one its name carries (``<app>-<stage>-<target>-<service>-<metric>``)."""
+    owners = set()
+    for metric in metrics:
+        for dimension in as_list(metric.get("Dimensions")):
+            found = resolver.target(dimension.get("Value"), stack) if isinstance(dimension, dict) else None
+            if found is not None and (found.stack.name, found.logical_id) in services:
+                owners.add(services[(found.stack.name, found.logical_id)])
+    if len(owners) == 1:
+        return owners.pop()
+    name = fmt(properties.get("AlarmName"))
+    named = {service for (stack_name, _), service in services.items() if stack_name == stack.name}
+    by_name = {service for service in named if f"-{service}-" in name}
+    return by_name.pop() if len(by_name) == 1 else ""
+
+
+def _alarm(
+    logical_id: str,
+    properties: Mapping[str, Any],
+    stack: Stack,
+    resolver: Resolver,
+    services: Mapping[tuple[str, str], str],
+) -> Alarm:
     queries = [item for item in as_list(properties.get("Metrics")) if isinstance(item, dict)]
     stats = [item["MetricStat"] for item in queries if isinstance(item.get("MetricStat"), dict)]
     metrics = [properties, *(stat.get("Metric") or {} for stat in stats)]  # plain alarm fields, then math inputs
@@ -78,14 +108,21 @@ def _alarm(logical_id: str, properties: Mapping[str, Any], stack: Stack, resolve
         treat_missing_data=fmt(properties.get("TreatMissingData", "missing")),
         actions=actions,
         flags=_flags(properties, actions, dimensions),
+        service=_service(properties, metrics, stack, resolver, services),
     )
 
 
-def extract_alarms(stacks: Sequence[Stack], resolver: Resolver | None = None) -> list[Alarm]:
-    """CloudWatch alarms with their condition and actions; alarms without actions/dimensions are flagged."""
+def extract_alarms(
+    stacks: Sequence[Stack],
+    resolver: Resolver | None = None,
+    services: Mapping[tuple[str, str], str] | None = None,
+) -> list[Alarm]:
+    """CloudWatch alarms with their condition and actions; alarms without actions/dimensions are flagged.
+    ``services`` (``(stack, logical id) -> service``, see :func:`report.routing.resource_services`) names the
+    service an alarm watches."""
     resolver = resolver or Resolver(stacks)
     alarms = [
-        _alarm(logical_id, properties, stack, resolver)
+        _alarm(logical_id, properties, stack, resolver, services or {})
         for stack in stacks
         for logical_id, properties in stack.of_type("AWS::CloudWatch::Alarm")
     ]

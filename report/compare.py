@@ -17,9 +17,11 @@ from report.changes import ResourceChange, diff_resources
 from report.extract import Report
 from report.health import HealthCheck
 from report.intrinsics import as_list, fmt
+from report.routing import Route
 
 SECTIONS = {
     "reachability": "Reachability",
+    "routing": "Routing",
     "iam": "IAM permissions",
     "secrets": "Secrets and who can read them",
     "alarms": "Alarms",
@@ -145,6 +147,69 @@ def _reachability(base: Report, head: Report) -> list[Finding]:
             )
         )
     return found
+
+
+def _fallthrough(routes: Iterable[Route]) -> str:
+    """Where requests no rule of a listener takes any more end up: its catch-all rule, else its default action."""
+    ordered = list(routes)
+    catch_all = next((r for r in ordered if r.rule and r.paths == ("/*",) and not r.hosts and not r.conditions), None)
+    if catch_all is not None:
+        return f"the catch-all /* → {catch_all.destination}"
+    default = next((r for r in ordered if not r.rule and r.priority == "default"), None)
+    return f"the listener's default ({default.destination})" if default is not None else "the remaining rules"
+
+
+def _routing(base: Report, head: Report) -> list[Finding]:
+    """Routing changes in plain words: a route that comes or goes, now sends its requests elsewhere, or moves in
+    priority; a rule whose hosts/paths change but still goes to the same service is one "route changed" line."""
+
+    def by_match(report: Report) -> dict[tuple[str, str, str, str], Route]:
+        return {(r.stack, r.load_balancer, r.listener, r.match): r for r in report.routes}
+
+    def where(route: Route) -> str:
+        return f"{route.listener} of {route.load_balancer}"
+
+    old, new = by_match(base), by_match(head)
+    removed = {key: old[key] for key in sorted(old.keys() - new.keys())}
+    added = {key: new[key] for key in sorted(new.keys() - old.keys())}
+    found = []
+    for key, after in list(added.items()):  # the same service on the same listener, other hosts/paths
+        if not after.rule:
+            continue
+        same = [k for k, r in removed.items() if k[:3] == key[:3] and r.rule and r.destination == after.destination]
+        twins = [k for k, r in added.items() if k[:3] == key[:3] and r.rule and r.destination == after.destination]
+        if len(same) == 1 and len(twins) == 1:
+            before = removed.pop(same[0])
+            del added[key]
+            priority = f", priority {before.priority} → {after.priority}" if before.priority != after.priority else ""
+            detail = f"now goes to {after.destination}, which took {before.match} before{priority} · {where(after)}"
+            found.append(Finding("routing", "route changed", after.match, detail))
+    for key in sorted(old.keys() & new.keys()):
+        before, after = old[key], new[key]
+        if before.destination != after.destination:
+            subject = after.match if after.rule else f"{after.match} on {where(after)}"
+            detail = f"now goes to {after.destination} (was {before.destination}) · {where(after)}"
+            if not after.rule:
+                detail = f"now gets {after.destination} (was {before.destination})"
+            found.append(Finding("routing", "rerouted", subject, detail, ("requests move",)))
+        elif before.priority != after.priority:
+            detail = f"{before.priority} → {after.priority}, still to {after.destination} · {where(after)}"
+            found.append(Finding("routing", "priority changed", after.match, detail))
+    for after in added.values():
+        priority = f" (priority {after.priority})" if after.rule else ""
+        detail = f"now goes to {after.destination}{priority} · {where(after)}"
+        found.append(Finding("routing", "new route", after.match, detail))
+    for key, before in removed.items():
+        if before.rule:
+            rest = [r for k, r in new.items() if k[:3] == key[:3]]
+            detail = (
+                f"no longer routed (went to {before.destination}, priority {before.priority}); "
+                f"those requests now reach {_fallthrough(rest)} · {where(before)}"
+            )
+        else:
+            detail = f"no longer routed (went to {before.destination}) · {where(before)}"
+        found.append(Finding("routing", "route removed", before.match, detail, ("requests move",)))
+    return sorted(found, key=lambda f: (not f.flags, f.change, f.subject))
 
 
 def _iam(base: Report, head: Report) -> list[Finding]:
@@ -365,7 +430,8 @@ def review(base: Report, head: Report, base_stacks: Sequence[Stack], head_stacks
     # A stack that leaves the app keeps running: what it allows is not "removed" (it is reported once, loudly).
     left = {change.stack for change in resources if change.action == "orphan"}
     base = _without(base, left)
-    findings = [*_reachability(base, head), *_iam(base, head), *_secrets(base, head), *recipes]
+    findings = [*_reachability(base, head), *_routing(base, head), *_iam(base, head), *_secrets(base, head)]
+    findings += recipes
     findings += [*_alarms(base, head), *_notifications(base_stacks, head_stacks), *_health(base, head)]
     return Review(resources, findings, runtime, other)
 
@@ -384,5 +450,6 @@ def _without(report: Report, stacks: set[str]) -> Report:
         ],
         health_checks=[h for h in report.health_checks if h.stack not in stacks],
         alarms=[a for a in report.alarms if a.stack not in stacks],
+        routes=[r for r in report.routes if r.stack not in stacks],
         iam=[p for p in report.iam if p.stack not in stacks],
     )

@@ -18,6 +18,7 @@ from report.health import HealthCheck, extract_health_checks
 from report.iam import Principal, Statement, extract_iam
 from report.network import Edge, extract_reachability
 from report.resolve import Resolver
+from report.routing import Route, extract_routes, resource_services
 from report.secrets import SecretUse, extract_secrets
 from report.services import ServiceRow, extract_services
 from report.stateful import StatefulResource, extract_stateful
@@ -28,6 +29,7 @@ __all__ = [
     "HealthCheck",
     "Principal",
     "Report",
+    "Route",
     "SecretUse",
     "StackSummary",
     "StatefulResource",
@@ -37,6 +39,7 @@ __all__ = [
     "extract_health_checks",
     "extract_iam",
     "extract_reachability",
+    "extract_routes",
     "extract_secrets",
     "extract_stacks",
     "extract_stateful",
@@ -68,6 +71,7 @@ class Report:
     iam: list[Principal]
     stateful: list[StatefulResource]
     services: list[ServiceRow] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
 
 
 def extract_stacks(stacks: Sequence[Stack]) -> list[StackSummary]:
@@ -90,10 +94,11 @@ def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = ()) -> Repo
         reachability=extract_reachability(stacks, resolver),
         secrets=extract_secrets(stacks, k8s, resolver),
         health_checks=extract_health_checks(stacks, k8s, resolver),
-        alarms=extract_alarms(stacks, resolver),
+        alarms=extract_alarms(stacks, resolver, resource_services(stacks, resolver)),
         iam=extract_iam(stacks, resolver),
         stateful=extract_stateful(stacks),
         services=extract_services(stacks, k8s),
+        routes=extract_routes(stacks, resolver),
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from report.alarms import COMPARISONS
 from report.extract import Alarm, Edge, Report, summarize
 from report.intrinsics import scrub
+from report.routing import DEFAULT, Route, has_rules
 
 NONE = "—"
 
@@ -52,10 +53,45 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return [f"| {' | '.join(headers)} |", f"|{'|'.join('---' for _ in headers)}|", *body]
 
 
-def mermaid(edges: Sequence[Edge]) -> list[str]:
-    """A Mermaid ``flowchart LR`` of the reachability edges; internet-facing sources are highlighted."""
+def service_nodes(routes: Sequence[Route]) -> dict[str, str]:
+    """Security group name -> web service node, for groups that belong to exactly one routed service."""
+    owners: dict[str, set[str]] = {}
+    for route in routes:
+        if route.service and route.group:
+            owners.setdefault(route.group, set()).add(_service_node(route))
+    return {group: next(iter(nodes)) for group, nodes in owners.items() if len(nodes) == 1}
+
+
+def _service_node(route: Route) -> str:
+    return f"web service {route.service} ({route.stack})"
+
+
+def route_label(route: Route) -> str:
+    """What a diagram edge from the load balancer to a service says: ``prio 10 · /api/*``."""
+    return f"prio {route.priority} · {route.match}" if route.rule else route.match
+
+
+def mermaid(edges: Sequence[Edge], routes: Sequence[Route] = ()) -> list[str]:
+    """A Mermaid ``flowchart LR`` of the reachability edges; internet-facing sources are highlighted.
+
+    With ``routes`` (a stage with several web services behind one load balancer) every web service is a node of
+    its own: a security group that belongs to one service is drawn as that service, and thick arrows from the load
+    balancer to each service carry the route (priority and hosts/paths) that sends requests there.
+    """
+    alias = service_nodes(routes)
+    edges = [
+        replace(
+            edge, source=alias.get(edge.source, edge.source), destination=alias.get(edge.destination, edge.destination)
+        )
+        for edge in edges
+    ]
+    # What the stage routes: its rules and a listener default that forwards (not EB's rule for each environment's
+    # own CNAME, which every environment on a shared load balancer has).
+    routed = [route for route in routes if route.service and (route.rule or route.priority == DEFAULT)]
     ids: dict[str, str] = {}
-    for name in sorted({edge.source for edge in edges} | {edge.destination for edge in edges}):
+    names = {edge.source for edge in edges} | {edge.destination for edge in edges}
+    names |= {route.load_balancer for route in routed} | {_service_node(route) for route in routed}
+    for name in sorted(names):
         base = "n_" + (re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "node")
         node_id, suffix = base, 2
         while node_id in ids.values():
@@ -65,6 +101,8 @@ def mermaid(edges: Sequence[Edge]) -> list[str]:
     lines += [f'  {node_id}["{_label(name)}"]' for name, node_id in ids.items()]
     links = sorted({(ids[edge.source], _link_label(edge), ids[edge.destination]) for edge in edges})
     lines += [f'  {source} -->|"{label}"| {destination}' for source, label, destination in links]
+    traffic = dict.fromkeys((ids[r.load_balancer], _label(route_label(r)), ids[_service_node(r)]) for r in routed)
+    lines += [f'  {source} ==>|"{label}"| {destination}' for source, label, destination in traffic]
     internet = sorted({ids[edge.source] for edge in edges if edge.internet})
     if internet:
         lines += ["  classDef internet fill:#fdd,stroke:#c00", f"  class {','.join(internet)} internet"]
@@ -141,7 +179,35 @@ def _reachability(report: Report) -> list[str]:
     )
     headers = ["Source", "Destination", "Protocol", "Ports", "Rules", "Rule owner stack", "Description", "Flags"]
     lines = table(headers, rows)
-    return [*lines, "", *mermaid(report.reachability)] if report.reachability else lines
+    routes = report.routes if has_rules(report.routes) else []
+    return [*lines, "", *mermaid(report.reachability, routes)] if report.reachability else lines
+
+
+def _routing(report: Report) -> list[str]:
+    """Per load balancer listener, in evaluation order: which requests go to which service, with its health check."""
+    lines = [
+        "Per listener in the order the load balancer evaluates it: the lowest priority first, the listener's "
+        "default action for what no rule takes.",
+    ]
+    listeners: dict[tuple[str, str, str], list[Route]] = {}
+    for route in report.routes:
+        listeners.setdefault((route.stack, route.load_balancer, route.listener), []).append(route)
+    for (stack, balancer, listener), routes in listeners.items():
+        rows = (
+            [
+                code(r.priority),
+                code(r.match) if r.rule else plain(r.match),
+                f"**{plain(r.service)}**" if r.service else plain(r.action),
+                code(r.target_group),
+                code(r.health_path),
+                code(r.health_port),
+            ]
+            for r in routes
+        )
+        headers = ["Priority", "Requests", "Go to", "Target group", "Health check path", "Health check port"]
+        where = f"{balancer} · {listener}" + ("" if f"({stack})" in balancer else f" ({stack})")
+        lines += ["", f"### {plain(where)}", "", *table(headers, rows)]
+    return lines
 
 
 def _services(report: Report) -> list[str]:
@@ -205,7 +271,7 @@ def _health_checks(report: Report) -> list[str]:
     return table([*headers, "Healthy / unhealthy", "Grace"], rows)
 
 
-def _alarms(report: Report) -> list[str]:
+def _alarm_table(alarms: Iterable[Alarm]) -> list[str]:
     rows = (
         [
             code(a.name),
@@ -217,9 +283,24 @@ def _alarms(report: Report) -> list[str]:
             codes(a.actions),
             flags(a.flags),
         ]
-        for a in report.alarms
+        for a in alarms
     )
     return table(["Alarm", "Stack", "Metric", "Dimensions", "Condition", "Missing data", "Actions", "Flags"], rows)
+
+
+def _alarms(report: Report) -> list[str]:
+    """One table; with several web services behind one load balancer, one table per service, then the rest."""
+    if not has_rules(report.routes):
+        return _alarm_table(report.alarms)
+    lines: list[str] = []
+    by_service: dict[tuple[str, str], list[Alarm]] = {}
+    for alarm in report.alarms:
+        if alarm.service:
+            by_service.setdefault((alarm.stack, alarm.service), []).append(alarm)
+    for stack, service in sorted(by_service):
+        lines += [f"### Service {code(service)} ({plain(stack)})", "", *_alarm_table(by_service[(stack, service)]), ""]
+    rest = [alarm for alarm in report.alarms if not alarm.service]
+    return [*lines, "### Other alarms", "", *_alarm_table(rest)] if lines else _alarm_table(rest)
 
 
 def _condition(alarm: Alarm) -> str:
@@ -284,6 +365,7 @@ def render_markdown(report: Report, nist: Sequence[dict[str, object]] | None = N
     sections = [
         ("Stacks", _stacks),
         ("Services", _services),
+        *([("Routing", _routing)] if has_rules(report.routes) else []),
         ("Reachability", _reachability),
         ("Secrets", _secrets),
         ("Health checks", _health_checks),
@@ -319,5 +401,6 @@ def render_json(report: Report) -> str:
         "iam": [asdict(item) for item in report.iam],
         "stateful": [asdict(item) for item in report.stateful],
         "services": [asdict(item) for item in report.services],
+        "routes": [{**asdict(item), "match": item.match, "rule": item.rule} for item in report.routes],
     }
     return scrub(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,5 +1,9 @@
-"""EbStack: the web service on Elastic Beanstalk (Docker on AL2023); workers, jobs and the migration step as
-Fargate tasks next to it; everything wired to the data stack from this side."""
+"""EbStack: the web services on Elastic Beanstalk (Docker on AL2023); workers, jobs and the migration step as
+Fargate tasks next to them; everything wired to the data stack from this side.
+
+One web service: one environment with its EB-managed ALB. Several: one environment per web service in the same
+application, all on one stack-owned ALB (EB's shared load balancer), each routed by its own listener rule.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from aws_cdk import CfnOutput, Fn, aws_ec2 as ec2, aws_ecs as ecs
 from constructs import Construct
 
 from config.schema import AppConfig
-from constructs.beanstalk_environment import BeanstalkEnvironment
+from config.services import pascal
+from constructs.beanstalk_environment import BeanstalkEnvironment, SharedLoadBalancer
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_workloads import wire_to_data
+from constructs.load_balancer import WebLoadBalancer
 from constructs.secret_rollout import SecretRollout
 from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
@@ -26,46 +32,74 @@ class EbStack(StageStack):
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
         web = config.web
+        eb = config.eb
         # The name this target answers and its certificate; with a hosted zone, its own certificate and CNAME.
         self.domain = StageDomain(self, "Domain", config=config, target="eb") if config.domain else None
-        self.beanstalk = BeanstalkEnvironment(
-            self,
-            "Beanstalk",
-            vpc=vpc,
-            config=config,
-            secrets=data.secrets,
-            alarm_topic=data.alarm_topic,
-            alarm_prefix=prefix,
-            certificate_arn=self.domain.certificate.certificate_arn if self.domain else None,
-        )
-        if self.domain is not None:
-            self.domain.cname_to(self.beanstalk.environment.attr_endpoint_url)
-        security_group = self.beanstalk.security_group
-        wire_to_data(security_group, web, database=data.database, cache=data.cache, where="EB instances")
-
-        role = self.beanstalk.instance_role
-        eb = config.eb
-        if data.operators is not None:  # make shell: Session Manager to these instances, logged with the document
-            data.operators.allow_instances(
-                self, config=config, environment_name=self.beanstalk.environment_name, instance_role=role
+        shared = self._shared_load_balancer(config, vpc, data) if len(config.webs) > 1 else None
+        common: dict[str, Any] = {
+            "vpc": vpc,
+            "config": config,
+            "secrets": data.secrets,
+            "alarm_topic": data.alarm_topic,
+            "alarm_prefix": prefix,
+            "certificate_arn": self.domain.certificate.certificate_arn if self.domain else None,
+            "shared": shared,
+        }
+        # The default web service keeps the ids of a one-web stage; the routed ones share its application.
+        self.beanstalk = BeanstalkEnvironment(self, "Beanstalk", **common)
+        self.environments: dict[str, BeanstalkEnvironment] = {web.name: self.beanstalk}
+        for service in config.webs[1:]:
+            self.environments[service.name] = BeanstalkEnvironment(
+                self,
+                f"Beanstalk{pascal(service.name)}",
+                **common,
+                service=service,
+                application=self.beanstalk.application,
+                service_role=self.beanstalk.service_role,
             )
-        ComputeTarget(
-            self,
-            "Declaration",
-            kind="eb",
-            service=web,
-            security_group=security_group,
-            secret_reader=role,
-            image_puller=role,
-            max_units=eb.surge_instances,
-            # EB creates and names its log groups (/aws/elasticbeanstalk/<env>/...); logs-missing checks the
-            # environment's StreamLogs / RetentionInDays options instead.
-            log_groups=[],
-            compute=[self.beanstalk.environment],
-            # The ALB talks to EB's nginx on port 80, not to the container port alb-to-target-sg checks; the
-            # instance group admits the ALB group on 80 in BeanstalkEnvironment.
-            load_balancer_group=None,
-        )
+            # EB maps each environment's rule priorities onto the shared listener as it creates them: the default
+            # service's catch-all (priority 1000) is created after every routed rule.
+            self.beanstalk.environment.node.add_dependency(self.environments[service.name].environment)
+        if self.domain is not None:
+            endpoint = self.shared_alb.load_balancer.load_balancer_dns_name if shared else None
+            self.domain.cname_to(endpoint or self.beanstalk.environment.attr_endpoint_url)
+        groups: list[ec2.ISecurityGroup] = []
+        for name, env in self.environments.items():
+            service, security_group, role = env.service, env.security_group, env.instance_role
+            default = env is self.beanstalk
+            wire_to_data(
+                security_group,
+                service,
+                database=data.database,
+                cache=data.cache,
+                where="EB instances" if default else f"EB instances of {name}",
+            )
+            if data.operators is not None:  # make shell: Session Manager to these instances, logged with the document
+                data.operators.allow_instances(
+                    self if default else env,
+                    config=config,
+                    environment_name=env.environment_name,
+                    instance_role=role,
+                )
+            ComputeTarget(
+                self,
+                "Declaration" if default else f"Declaration{pascal(name)}",
+                kind="eb",
+                service=service,
+                security_group=security_group,
+                secret_reader=role,
+                image_puller=role,
+                max_units=eb.surge_instances,
+                # EB creates and names its log groups (/aws/elasticbeanstalk/<env>/...); logs-missing checks the
+                # environment's StreamLogs / RetentionInDays options instead.
+                log_groups=[],
+                compute=[env.environment],
+                # The ALB talks to EB's nginx on port 80, not to the container port alb-to-target-sg checks; the
+                # instance group admits the ALB group on 80 in BeanstalkEnvironment.
+                load_balancer_group=None,
+            )
+            groups.append(security_group)
+        security_group, role = self.beanstalk.security_group, self.beanstalk.instance_role
         outputs = {
             "ComputeSecurityGroupId": security_group.security_group_id,
             "LoadBalancerSecurityGroupId": self.beanstalk.load_balancer_group.security_group_id,
@@ -76,7 +110,11 @@ class EbStack(StageStack):
             "ApplicationVersion": self.beanstalk.version.ref,
             "SolutionStackName": eb.solution_stack,
         }
-        groups: list[ec2.ISecurityGroup] = [security_group]
+        if shared is not None:  # {web service: EB environment name}, and where clients connect
+            outputs["EnvironmentNames"] = self.to_json_string(
+                {name: env.environment_name for name, env in self.environments.items()}
+            )
+            outputs["LoadBalancerDnsName"] = self.shared_alb.load_balancer.load_balancer_dns_name
         cluster_name: str | None = None
         workers: dict[str, ecs.FargateService] = {}
         if any(not s.is_web and s.runs_on("eb") for s in config.workloads):
@@ -95,7 +133,8 @@ class EbStack(StageStack):
             self.workloads = stage_workloads(
                 self, kind="eb", cluster=self.cluster, config=config, data=data, alarm_prefix=f"{prefix}-eb"
             )
-            self.workloads.protect(self.beanstalk.environment)  # the new version serves only after migrating
+            # Every environment serves a new version only after migrating.
+            self.workloads.protect(*(env.environment for env in self.environments.values()))
             groups += [t.security_group for t in self.workloads.targets]
             outputs["TaskClusterName"] = cluster_name = self.cluster.cluster_name
             workers = self.workloads.services
@@ -107,7 +146,7 @@ class EbStack(StageStack):
             config=config,
             ecs_cluster=cluster_name,
             ecs_services={name: (s.service_arn, s.service_name) for name, s in workers.items()},
-            eb_environment=self.beanstalk,
+            eb_environments=list(self.environments.values()),
             alarm_topic=data.alarm_topic,
             alarm_prefix=f"{prefix}-eb",
         )
@@ -119,5 +158,32 @@ class EbStack(StageStack):
             CfnOutput(self, key, value=value)
         # EB names the group of the web container's output itself (StreamLogs).
         container_log = "var/log/eb-docker/containers/eb-current-app/stdouterr.log"
-        eb_web = f"/aws/elasticbeanstalk/{self.beanstalk.environment_name}/{container_log}"
-        self.output_log_groups({web.name: eb_web})
+        self.output_log_groups(
+            {
+                name: f"/aws/elasticbeanstalk/{env.environment_name}/{container_log}"
+                for name, env in self.environments.items()
+            }
+        )
+
+    def _shared_load_balancer(self, config: AppConfig, vpc: ec2.IVpc, data: DataStack) -> SharedLoadBalancer:
+        """The stage's ALB the environments share: the ECS/EKS one (``WebLoadBalancer``: internet-facing, access
+        logs, invalid headers dropped, HTTPS with the recommended TLS policy and HTTP redirected with a domain)
+        without target groups: EB creates each environment's process and rules; what none matches answers 404."""
+        self.shared_alb = WebLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            config=config.load_balancer,
+            services=(),
+            certificate=self.domain.certificate if self.domain else None,
+            alarm_topic=data.alarm_topic,
+            alarm_prefix=f"{config.app}-{config.stage}-eb",
+            prod=config.stage == "prod",
+        )
+        alb = self.shared_alb.load_balancer
+        return SharedLoadBalancer(
+            arn=alb.load_balancer_arn,
+            security_group=self.shared_alb.security_group,
+            https=self.domain is not None,
+            host=config.domain_name("eb") or alb.load_balancer_dns_name,
+        )

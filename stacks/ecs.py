@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Fn, aws_ec2 as ec2, aws_ecs as ecs
 from constructs import Construct
 
 from config.schema import AppConfig
+from config.services import pascal
 from constructs.compute_target import ComputeTarget
 from constructs.fargate_service import FargateService
 from constructs.fargate_workloads import wire_to_data
@@ -29,7 +30,6 @@ class EcsStack(StageStack):
     ) -> None:
         super().__init__(scope, construct_id, config=config, **kwargs)
         prefix = f"{config.app}-{config.stage}"
-        web = config.web
         operators = data.operators
         self.cluster = ecs.Cluster(
             self,
@@ -51,38 +51,45 @@ class EcsStack(StageStack):
         )
         if self.domain is not None:
             self.domain.alias_to(self.load_balancer.load_balancer)
-        self.service = FargateService(
-            self,
-            "Service",
-            cluster=self.cluster,
-            config=config,
-            service=web,
-            secrets=data.secrets,
-            load_balancer=self.load_balancer,
-            alarm_topic=data.alarm_topic,
-            alarm_prefix=prefix,
-        )
-        wire_to_data(self.service, web, database=data.database, cache=data.cache, where="ECS")
-        task = self.service.task_definition
-        role = task.obtain_execution_role()
-        ComputeTarget(
-            self,
-            "Declaration",
-            kind="ecs",
-            service=web,
-            security_group=self.service.security_group,
-            secret_reader=role,
-            image_puller=role,
-            max_units=web.ecs.surge_tasks,
-            log_groups=[self.service.log_group],
-            compute=[task],
-            load_balancer_group=self.load_balancer.security_group,
-        )
+        # One Fargate service per web service; the default one keeps the ids of a one-web stage.
+        self.web_services: dict[str, FargateService] = {}
+        for web in config.webs:
+            suffix = "" if web.route is None else pascal(web.name)
+            service = FargateService(
+                self,
+                f"Service{suffix}",
+                cluster=self.cluster,
+                config=config,
+                service=web,
+                secrets=data.secrets,
+                load_balancer=self.load_balancer,
+                alarm_topic=data.alarm_topic,
+                alarm_prefix=prefix,
+            )
+            wire_to_data(service, web, database=data.database, cache=data.cache, where="ECS")
+            role = service.task_definition.obtain_execution_role()
+            ComputeTarget(
+                self,
+                f"Declaration{suffix}",
+                kind="ecs",
+                service=web,
+                security_group=service.security_group,
+                secret_reader=role,
+                image_puller=role,
+                max_units=web.ecs.surge_tasks,
+                log_groups=[service.log_group],
+                compute=[service.task_definition],
+                load_balancer_group=self.load_balancer.security_group,
+            )
+            self.web_services[web.name] = service
+        self.service = self.web_services[config.web.name]
+        role = self.service.task_definition.obtain_execution_role()
         self.workloads = stage_workloads(
             self, kind="ecs", cluster=self.cluster, config=config, data=data, alarm_prefix=prefix
         )
-        self.workloads.protect(self.service.service)  # the new version takes traffic only after migrating
-        services = {web.name: self.service.service, **self.workloads.services}
+        for service in self.web_services.values():
+            self.workloads.protect(service.service)  # the new version takes traffic only after migrating
+        services = {**{n: s.service for n, s in self.web_services.items()}, **self.workloads.services}
         SecretRollout(
             self,
             "SecretRollout",
@@ -96,7 +103,8 @@ class EcsStack(StageStack):
         if operators is not None:
             operators.allow_ecs_exec(self, self.cluster)
 
-        groups = [self.service.security_group, *(t.security_group for t in self.workloads.targets)]
+        webs = list(self.web_services.values())
+        groups = [*(w.security_group for w in webs), *(t.security_group for t in self.workloads.targets)]
         outputs = {
             "ComputeSecurityGroupId": self.service.security_group.security_group_id,
             "ComputeSecurityGroupIds": Fn.join(",", [g.security_group_id for g in groups]),
@@ -108,6 +116,9 @@ class EcsStack(StageStack):
             "ClusterName": self.cluster.cluster_name,
             "ServiceName": self.service.service.service_name,
         }
+        if len(self.load_balancer.targets) > 1:  # doctor: each web service's target group
+            groups_by_service = {n: t.target_group.target_group_arn for n, t in self.load_balancer.targets.items()}
+            outputs["TargetGroupArns"] = self.to_json_string(groups_by_service)
         if operators is not None:  # make shell: {service: ECS service name}
             outputs["ServiceNames"] = self.to_json_string({n: s.service_name for n, s in services.items()})
         if self.domain is not None and self.domain.zone is not None:  # doctor: domain-misrouted

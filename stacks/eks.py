@@ -8,11 +8,13 @@ from aws_cdk import CfnOutput, Duration, aws_ec2 as ec2
 from constructs import Construct
 
 from config.schema import AppConfig
+from config.services import pascal
 from constructs.alarms import LT, add_alarm
 from constructs.compute_target import ComputeTarget
 from constructs.eks_fargate_cluster import EksFargateCluster
 from constructs.load_balancer import WebLoadBalancer
 from constructs.stage_domain import StageDomain
+from k8s.props import is_default_web
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
 
@@ -35,23 +37,24 @@ class EksStack(StageStack):
         )
         if self.domain is not None:
             self.domain.alias_to(self.load_balancer.load_balancer)
-        target_group = self.load_balancer.target_group
+        target_group = self.load_balancer.target_group  # the default web service's
+        targets = self.load_balancer.targets  # every web service's own target group (and rule, alarms)
         self.eks = EksFargateCluster(
             self,
             "Eks",
             vpc=vpc,
             config=config,
             secrets=data.secrets,
-            target_group_arn=target_group.target_group_arn,
+            target_group_arns={name: t.target_group.target_group_arn for name, t in targets.items()},
         )
         cluster = self.eks.cluster
         # Fargate pods get the *cluster* security group (eks-fargate-pod-sg): that is the group to wire.
         cluster_sg = cluster.cluster_security_group
         pods = ec2.Connections(security_groups=[cluster_sg])
-        # The TargetGroupBinding registers pod IPs; nothing else opens the path ALB -> pods (alb-to-target-sg).
-        web = config.web
-        assert web.port is not None and web.health is not None
-        for port in sorted({web.port, web.health.port or web.port}):
+        # The TargetGroupBindings register pod IPs; nothing else opens the path ALB -> pods (alb-to-target-sg):
+        # every web service's port and health port (all pods share the cluster group).
+        ports = {port for web in config.webs for port in (web.port, web.health_port) if port is not None}
+        for port in sorted(ports):
             self.load_balancer.connections.allow_to(pods, ec2.Port.tcp(port), f"ALB to EKS pods on {port}")
         # Consumer-side wiring: the rules live in this stack; the data stack does not change (sg-compute-to-rds).
         # All pods share the cluster group: it is admitted when any service that runs here uses the store.
@@ -68,7 +71,7 @@ class EksStack(StageStack):
             units = {"web": service.eks.surge_replicas, "worker": service.eks.surge_replicas}.get(service.kind, 1)
             ComputeTarget(
                 self,
-                "Declaration" if service.is_web else f"Declaration{service.name.title().replace('-', '')}",
+                "Declaration" if is_default_web(service) else f"Declaration{service.name.title().replace('-', '')}",
                 kind="eks",
                 service=service,
                 security_group=cluster_sg,  # every Fargate pod runs in the cluster security group
@@ -82,17 +85,23 @@ class EksStack(StageStack):
             )
         if data.operators is not None:  # make shell: kubectl exec in the app namespace only
             data.operators.allow_eks(self, cluster, namespace=config.eks.namespace)  # type: ignore[arg-type]
-        add_alarm(
-            self,
-            "HealthyHostsAlarm",
-            name=f"{prefix}-eks-HealthyHostCount",
-            metric=target_group.metrics.healthy_host_count(period=Duration.minutes(1), statistic="Minimum"),
-            threshold=web.eks.min_replicas,
-            comparison=LT,
-            topic=data.alarm_topic,
-            description=f"fewer than {web.eks.min_replicas} healthy pods in the target group",
-        )
-        for key, value in {
+        # Per web service: fewer healthy pods in its target group than its minimum; the default keeps the names of
+        # a one-web stage, a routed one is <prefix>-eks-<service>-HealthyHostCount.
+        for web in config.webs:
+            default = is_default_web(web)
+            group = targets[web.name].target_group
+            add_alarm(
+                self,
+                "HealthyHostsAlarm" if default else f"HealthyHostsAlarm{pascal(web.name)}",
+                name=f"{prefix}-eks-HealthyHostCount" if default else f"{prefix}-eks-{web.name}-HealthyHostCount",
+                metric=group.metrics.healthy_host_count(period=Duration.minutes(1), statistic="Minimum"),
+                threshold=web.eks.min_replicas,
+                comparison=LT,
+                topic=data.alarm_topic,
+                description=f"fewer than {web.eks.min_replicas} healthy pods in the target group"
+                + ("" if default else f" of {web.name}"),
+            )
+        outputs = {
             "ClusterName": cluster.cluster_name,
             "ComputeSecurityGroupId": cluster_sg.security_group_id,
             "TargetGroupArn": target_group.target_group_arn,
@@ -100,7 +109,11 @@ class EksStack(StageStack):
             "LoadBalancerDnsName": self.load_balancer.load_balancer.load_balancer_dns_name,
             "ConsumerRoleArn": self.eks.secret_reader.role_arn,  # External Secrets reads the parameters
             "LogGroupName": self.eks.log_group.log_group_name,
-        }.items():
+        }
+        # A routed web service's target group (k8s/dist's TargetGroupBinding placeholders name these outputs).
+        for web in config.webs[1:]:
+            outputs[f"TargetGroupArn{pascal(web.name)}"] = targets[web.name].target_group.target_group_arn
+        for key, value in outputs.items():
             CfnOutput(self, key, value=value)
         if self.domain is not None and self.domain.zone is not None:  # doctor: domain-misrouted
             CfnOutput(self, "DomainName", value=self.domain.name)

@@ -28,7 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTEXT: dict[str, Any] = {**json.loads((ROOT / "cdk.json").read_text())["context"], **CLI_CONTEXT}
 STAGES = ("dev", "staging", "prod")
 # Example stage files synthesized like the stages: name -> path.
-EXAMPLES = {"services": ROOT / "config" / "examples" / "services.yaml"}
+EXAMPLES = {
+    "services": ROOT / "config" / "examples" / "services.yaml",
+    "multi-web": ROOT / "config" / "examples" / "multi-web.yaml",
+}
 
 
 def stage_config(stage: str, **updates: Any) -> AppConfig:

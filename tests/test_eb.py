@@ -434,3 +434,229 @@ def test_eb_target_without_db_wiring_is_refused(guarded_stack: Callable[..., Any
     lines = refusals(app)
     _lines(lines, "sg-compute-to-rds", "Test/Declaration", "eb web compute group not admitted to the database")
     _lines(lines, "secret-read-permission", "eb web reader cannot read SECRET_KEY")
+
+
+# -- several web services: one environment each on one stack-owned (shared) ALB ---------------------------------
+
+MULTI_WEB = ROOT / "config" / "examples" / "multi-web.yaml"
+SHARED = "aws:elbv2:loadbalancer"
+EB_HOST = "eb.staging.shop.example.com"  # domain_name("eb"): eb is the second target
+
+
+def _multi_web_config(**updates: Any) -> Any:
+    """The multi-web example on [ecs, eb] (the EKS engineer's target left out), offline account."""
+    from config.schema import AppConfig
+
+    loaded = load_config(path=MULTI_WEB)
+    return AppConfig.model_validate({**loaded.model_dump(), "targets": ["ecs", "eb"], **updates})
+
+
+@pytest.fixture(scope="module")
+def multi_web() -> Synthesized:
+    """One full synth (guards + cdk-nag) of the multi-web example on [ecs, eb]: it must pass."""
+    app = new_app()
+    config = _multi_web_config()
+    stacks = build_stacks(app, config)
+    register_guards(app, config)
+    return Synthesized(config, stacks, app.synth())
+
+
+@pytest.fixture(scope="module")
+def multi_template(multi_web: Synthesized) -> dict[str, Any]:
+    assert multi_web.stacks.eb is not None
+    return multi_web.template(multi_web.stacks.eb)
+
+
+def _env_options(template: dict[str, Any], logical_id: str) -> dict[tuple[str, str], Any]:
+    settings = template["Resources"][logical_id]["Properties"]["OptionSettings"]
+    return {(o["Namespace"], o["OptionName"]): o["Value"] for o in settings}
+
+
+def _environments(s: Synthesized) -> dict[str, str]:
+    """{web service: logical id of its EB environment}."""
+    assert s.stacks.eb is not None
+    stack = s.stacks.eb
+    return {name: stack.get_logical_id(env.environment) for name, env in stack.environments.items()}
+
+
+def test_multi_web_runs_one_environment_per_web_service_in_one_application(
+    multi_web: Synthesized, multi_template: dict[str, Any]
+) -> None:
+    envs = _environments(multi_web)
+    assert list(envs) == ["storefront", "admin", "api"]  # the default first, then by priority
+    resources = multi_template["Resources"]
+    assert sorted(k for k, r in resources.items() if r["Type"] == ENV_TYPE) == sorted(envs.values())
+    assert len([r for r in resources.values() if r["Type"] == "AWS::ElasticBeanstalk::Application"]) == 1
+    applications = {json.dumps(resources[e]["Properties"]["ApplicationName"]) for e in envs.values()}
+    assert len(applications) == 1
+    # Each its own version (own Dockerrun bundle), instance role and instance group.
+    versions = {json.dumps(resources[e]["Properties"]["VersionLabel"]) for e in envs.values()}
+    assert len(versions) == 3
+    groups = {_env_options(multi_template, e)[(LAUNCH_NS, "SecurityGroups")]["Fn::GetAtt"][0] for e in envs.values()}
+    assert len(groups) == 3
+
+
+LAUNCH_NS = "aws:autoscaling:launchconfiguration"
+
+
+def test_multi_web_environments_share_the_stack_alb_with_a_404_default(multi_template: dict[str, Any]) -> None:
+    resources = multi_template["Resources"]
+    albs = [k for k, r in resources.items() if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
+    assert len(albs) == 1
+    alb = resources[albs[0]]["Properties"]
+    assert alb["Scheme"] == "internet-facing"
+    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    listeners = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener"]
+    https = next(lst for lst in listeners if lst["Port"] == 443)
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["DefaultActions"][0]["Type"] == "fixed-response"
+    assert https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    assert next(lst for lst in listeners if lst["Port"] == 80)["DefaultActions"][0]["Type"] == "redirect"
+    # EB creates each environment's process (target group) and rules: none in the template.
+    assert not [r for r in resources.values() if r["Type"].endswith(("TargetGroup", "ListenerRule"))]
+    alb_group = alb["SecurityGroups"][0]["Fn::GetAtt"][0]
+    for logical_id, resource in resources.items():
+        if resource["Type"] != ENV_TYPE:
+            continue
+        options = _env_options(multi_template, logical_id)
+        assert options[("aws:elasticbeanstalk:environment", "LoadBalancerIsShared")] == "true"
+        assert options[(SHARED, "SharedLoadBalancer")] == {"Ref": albs[0]}
+        assert options[(SHARED, "SecurityGroups")] == {"Fn::GetAtt": [alb_group, "GroupId"]}
+        assert options[(SHARED, "ManagedSecurityGroup")] == {"Fn::GetAtt": [alb_group, "GroupId"]}
+        assert (SHARED, "IdleTimeout") not in options  # the stack's ALB carries it
+        # Its instance group admits the shared ALB group on EB's nginx port only.
+        instance_group = options[(LAUNCH_NS, "SecurityGroups")]["Fn::GetAtt"][0]
+        ingress = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+            and r["Properties"]["GroupId"] == {"Fn::GetAtt": [instance_group, "GroupId"]}
+        ]
+        assert [(i["SourceSecurityGroupId"], i["FromPort"], i["ToPort"]) for i in ingress] == [
+            ({"Fn::GetAtt": [alb_group, "GroupId"]}, 80, 80)
+        ]
+
+
+def test_multi_web_environments_carry_their_route_as_listener_rule_options(
+    multi_web: Synthesized, multi_template: dict[str, Any]
+) -> None:
+    envs = _environments(multi_web)
+
+    def rule(service: str) -> dict[str, Any]:
+        options = _env_options(multi_template, envs[service])
+        assert options[("aws:elbv2:listener:443", "Rules")] == f"default,{service}"
+        namespace = f"aws:elbv2:listenerrule:{service}"
+        return {name: value for (ns, name), value in options.items() if ns == namespace}
+
+    assert rule("api") == {"PathPatterns": "/api/*", "HostHeaders": EB_HOST, "Priority": "10", "Process": "default"}
+    assert rule("admin") == {
+        "HostHeaders": "admin.staging.shop.example.com",
+        "Priority": "5",
+        "Process": "default",
+    }
+    # The catch-all: EB's own default rule only matches the environment's CNAME, so the default service answers
+    # the stage host at priority 1000, after every route; its environment is created after theirs.
+    assert rule("storefront") == {"HostHeaders": EB_HOST, "Priority": "1000", "Process": "default"}
+    depends = multi_template["Resources"][envs["storefront"]]["DependsOn"]
+    assert {envs["api"], envs["admin"]} <= set(depends)
+
+
+def test_multi_web_environments_check_their_own_health_contract(
+    multi_web: Synthesized, multi_template: dict[str, Any]
+) -> None:
+    envs = _environments(multi_web)
+    for service, path in (("storefront", "/health"), ("admin", "/health"), ("api", "/api/health")):
+        options = _env_options(multi_template, envs[service])
+        assert options[(PROCESS, "HealthCheckPath")] == path
+        assert options[(PROCESS, "Port")] == "80"  # EB's nginx; it proxies to the container port of the bundle
+        assert options[(PLAIN_ENV, "APP_SERVICE")] == service
+    assert multi_web.stacks.eb is not None
+    api = multi_web.stacks.eb.environments["api"]
+    bundle = Path(api.bundle.asset_path)
+    if not bundle.is_absolute():
+        bundle = Path(multi_web.assembly.directory) / bundle
+    document = json.loads((bundle / "Dockerrun.aws.json").read_text())
+    assert document["Ports"] == [{"ContainerPort": 8080}]
+    assert document["Image"]["Name"].endswith("/shop-api:1.4.2")
+    assert not (bundle / ".ebextensions").exists()  # the stack's ALB redirects HTTP; no EB listener to override
+    assert _env_options(multi_template, envs["api"])[(PLAIN_ENV, "PORT")] == "8080"
+
+
+def test_multi_web_environments_read_only_their_settings_and_roll_out_on_change(
+    multi_web: Synthesized, multi_template: dict[str, Any]
+) -> None:
+    envs = _environments(multi_web)
+    admin = _env_options(multi_template, envs["admin"])
+    assert sorted(n for (ns, n) in admin if ns == "aws:elasticbeanstalk:application:environmentsecrets") == [
+        "DATABASE_URL",
+        "SECRET_KEY",
+    ]
+    assert multi_web.stacks.eb is not None
+    stack = multi_web.stacks.eb
+    rollout = next(c for c in stack.node.find_all() if type(c).__name__ == "SecretRollout")
+    readers = stack.resolve(rollout.readers["eb"]["readers"])  # type: ignore[attr-defined]
+    assert readers["/shop/staging/REDIS_URL"] == [{"Ref": envs["storefront"]}, {"Ref": envs["api"]}]
+    assert readers["/shop/staging/SECRET_KEY"] == [{"Ref": e} for e in envs.values()]
+    alarms = {
+        r["Properties"]["AlarmName"]
+        for r in multi_template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert {
+        "shop-staging-eb-EnvironmentHealth",
+        "shop-staging-eb-ApplicationRequests5xx",
+        "shop-staging-eb-api-EnvironmentHealth",
+        "shop-staging-eb-api-ApplicationRequests5xx",
+        "shop-staging-eb-admin-EnvironmentHealth",
+        "shop-staging-eb-alb-HTTPCode_ELB_5XX_Count",
+    } <= alarms
+
+
+def test_single_web_stage_keeps_a_dedicated_eb_managed_alb(template: dict[str, Any]) -> None:
+    options = _options(template)
+    assert ("aws:elasticbeanstalk:environment", "LoadBalancerIsShared") not in options
+    assert (SHARED, "SharedLoadBalancer") not in options
+    assert (SHARED, "IdleTimeout") in options
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::ElasticLoadBalancingV2")]
+
+
+def _broken_multi_web(change: Callable[[Any], None], **updates: Any) -> list[str]:
+    app = new_app()
+    config = _multi_web_config(**updates)
+    stacks = build_stacks(app, config)
+    register_guards(app, config, nag=False)
+    assert stacks.eb is not None
+    change(stacks.eb.environments)
+    return refusals(app)
+
+
+def _set_option(env: Any, namespace: str, name: str, value: str) -> None:
+    env.options[:] = [o for o in env.options if (o.namespace, o.name) != (namespace, name)]
+    env.add_option(Option(namespace, name, value))
+
+
+def test_routed_environment_checking_the_stage_contract_instead_of_its_own_is_refused() -> None:
+    # The api's contract says /api/health; /health is the stage's (and storefront's) liveness path.
+    lines = _broken_multi_web(lambda envs: _set_option(envs["api"], PROCESS, "HealthCheckPath", "/health"))
+    _lines(lines, "alb-health-check-path", "shop-staging-eb/BeanstalkApi/Environment", "HealthCheckPath=/health")
+    assert not [line for line in lines if "BeanstalkAdmin" in line or "Beanstalk/Environment" in line]
+
+
+def test_routed_environment_on_its_own_readiness_path_is_refused() -> None:
+    lines = _broken_multi_web(lambda envs: _set_option(envs["api"], PROCESS, "HealthCheckPath", "/api/ready"))
+    _lines(lines, "deep-health-check", "shop-staging-eb/BeanstalkApi/Environment", "HealthCheckPath=/api/ready")
+
+
+def test_listener_rule_options_are_checked_per_rule_name_and_eb_route_limits_refused() -> None:
+    def change(envs: Any) -> None:
+        envs["admin"].add_option(Option("aws:elbv2:listenerrule:admin", "Paths", "/admin/*"))
+        envs["admin"].add_option(Option("aws:elbv2:listenerrule:bad:name", "Priority", "3"))
+
+    services = _multi_web_config().model_dump()["services"]
+    services["api"]["route"]["priority"] = 1200
+    lines = _broken_multi_web(change, services=services)
+    _lines(lines, "eb-healthcheckurl-invalid", "aws:elbv2:listenerrule:admin/Paths")
+    _lines(lines, "eb-healthcheckurl-invalid", "aws:elbv2:listenerrule:bad:name/Priority")
+    _lines(lines, "config", "services.api.route: priority 1200", "1 to 999")

@@ -6,6 +6,7 @@ FargateCluster synth carries the ~57 MB kubectl layer, so only the module fixtur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,15 +16,19 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_ec2 as ec2, aws_eks as eks_l1, aws_iam as iam, aws_logs as logs
+from aws_cdk import aws_ec2 as ec2, aws_eks as eks_l1, aws_iam as iam, aws_logs as logs, aws_sns as sns
 from pydantic import ValidationError
 
-from config import AppConfig
-from constructs.compute_target import ComputeTarget
+from config import AppConfig, load_config, resolve_account
+from config.services import pascal
+from constructs.compute_target import ComputeTarget, runtime_environment
 from constructs.guards import RULES, register_guards
+from constructs.load_balancer import WebLoadBalancer
+from constructs.rollout_gate import revision
+from k8s.props import app_props, secret_store_name, service_account_name, workload_name
 from stacks import build_stacks
 from tests.conftest import ROOT, Synthesized, new_app, stage_config
-from tests.test_guards import assert_refused
+from tests.test_guards import assert_refused, refusals
 
 # The dev stage's web service, for declarations built by hand.
 WEB = stage_config("dev").web
@@ -494,3 +499,313 @@ def test_shared_rules_read_k8s_settings(guarded_stack) -> None:
         assert_refused(app, "missing-env-vars", "does not receive"),
     ]
     assert all(lines)
+
+
+# -- several web services (config/examples/multi-web.yaml on ecs + eks) -------------------------------------------
+
+MULTI_WEB = ROOT / "config" / "examples" / "multi-web.yaml"
+
+
+def multi_web_config(**services: dict[str, Any]) -> AppConfig:
+    """The multi-web example on ECS and EKS; ``services`` replaces keys of a service's entry (e.g. its health)."""
+    config, _ = resolve_account(load_config(path=MULTI_WEB), environ={})
+    data = config.model_dump(exclude_none=True)
+    for name, updates in services.items():
+        data["services"][name] = {**data["services"][name], **updates}
+    return AppConfig.model_validate({**data, "targets": ["ecs", "eks"]})
+
+
+@pytest.fixture(scope="module")
+def multi_web() -> Synthesized:
+    # api declares its own AWS permissions: they must land on its own IRSA role only.
+    config = multi_web_config(api={"permissions": APP_PERMISSIONS})
+    app = new_app()
+    stacks = build_stacks(app, config)
+    register_guards(app, config)  # every guard + cdk-nag: reaching the assertions means zero refusals
+    return Synthesized(config, stacks, app.synth())
+
+
+@pytest.fixture(scope="module")
+def multi_web_template(multi_web: Synthesized) -> dict[str, Any]:
+    assert multi_web.stacks.eks is not None
+    return multi_web.template(multi_web.stacks.eks)
+
+
+def _objects(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(logical id of its manifest resource, object) of every applied Kubernetes object; tokens as <TOKEN>."""
+    return [
+        (logical_id, obj)
+        for logical_id, r in _of_type(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
+        for obj in json.loads(_flat(r["Properties"]["Manifest"]))
+    ]
+
+
+def _named(template: dict[str, Any], kind: str, name: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [(i, o) for i, o in _objects(template) if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def test_multi_web_synthesizes_on_eks_with_every_guard(multi_web: Synthesized) -> None:
+    assert [w.name for w in multi_web.config.webs] == ["storefront", "admin", "api"]
+    assert multi_web.stacks.eks is not None and set(multi_web.stacks.eks.eks.manifests) >= {
+        "storefront",
+        "admin",
+        "api",
+    }
+
+
+def test_multi_web_binds_each_service_to_its_own_target_group(
+    multi_web: Synthesized, multi_web_template: dict[str, Any]
+) -> None:
+    stack = multi_web.stacks.eks
+    assert stack is not None
+    groups = {name: stack.resolve(t.target_group.target_group_arn) for name, t in stack.load_balancer.targets.items()}
+    assert len({json.dumps(g) for g in groups.values()}) == 3
+    manifests = _of_type(multi_web_template, "Custom::AWSCDK-EKS-KubernetesResource")
+    bindings = [o for _, o in _objects(multi_web_template) if o["kind"] == "TargetGroupBinding"]
+    assert len(bindings) == 3
+    for web in multi_web.config.webs:
+        name = workload_name(multi_web.config, web)
+        logical_id, binding = _named(multi_web_template, "TargetGroupBinding", name)
+        assert binding["spec"] == {
+            "serviceRef": {"name": name, "port": web.port},
+            "targetGroupARN": "<TOKEN>",
+            "targetType": "ip",
+        }
+        parts = manifests[logical_id]["Properties"]["Manifest"]["Fn::Join"][1]
+        assert [g for g in groups.values() if g in parts] == [groups[web.name]], f"{name} binds another group"
+        _, service = _named(multi_web_template, "Service", name)
+        assert service["spec"]["ports"][0]["port"] == web.port
+
+
+def test_multi_web_deployments_follow_their_own_contract_sizing_and_settings(
+    multi_web: Synthesized, multi_web_template: dict[str, Any]
+) -> None:
+    config = multi_web.config
+    for web in config.webs:
+        health = web.health
+        assert health is not None
+        name = workload_name(config, web)
+        _, deployment = _named(multi_web_template, "Deployment", name)
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == web.image
+        assert container["ports"] == [{"name": "http", "containerPort": web.port, "protocol": "TCP"}]
+        startup, liveness, readiness = (container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
+        assert startup["httpGet"]["path"] == liveness["httpGet"]["path"] == health.liveness_path
+        assert readiness["httpGet"]["path"] == health.readiness_path
+        assert {p["httpGet"]["port"] for p in (startup, liveness, readiness)} == {web.health_port}
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= health.boot_seconds
+        assert (liveness["periodSeconds"], liveness["timeoutSeconds"]) == (
+            health.interval_seconds,
+            health.timeout_seconds,
+        )
+        assert deployment["spec"]["progressDeadlineSeconds"] == health.deploy_deadline_seconds
+        assert container["resources"]["limits"] == {"cpu": web.eks.cpu, "memory": web.eks.memory}
+        _, hpa = _named(multi_web_template, "HorizontalPodAutoscaler", name)
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (web.eks.min_replicas, web.eks.max_replicas)
+        _named(multi_web_template, "PodDisruptionBudget", name)
+        # Its own settings only: the ConfigMap is its runtime environment, the ExternalSecret its secrets.
+        _, settings = _named(multi_web_template, "ConfigMap", f"{name}-settings")
+        assert settings["data"]["PORT"] == str(web.port) and settings["data"]["APP_SERVICE"] == web.name
+        assert set(settings["data"]) - set(runtime_environment(config, web)) == set()
+        _, external = _named(multi_web_template, "ExternalSecret", f"{name}-secrets")
+        assert {d["secretKey"] for d in external["spec"]["data"]} == set(web.secrets)
+        assert external["spec"]["secretStoreRef"]["name"] == secret_store_name(config)
+    api = next(w for w in config.webs if w.name == "api")
+    admin = next(w for w in config.webs if w.name == "admin")
+    assert (api.port, api.health and api.health.liveness_path) == (8080, "/api/health")
+    assert "REDIS_URL" not in admin.secrets and "ALLOWED_ORIGINS" not in admin.settings
+
+
+def test_multi_web_alb_reaches_the_pods_on_every_port(
+    multi_web: Synthesized, multi_web_template: dict[str, Any]
+) -> None:
+    stack = multi_web.stacks.eks
+    assert stack is not None
+    alb = stack.resolve(stack.load_balancer.security_group.security_group_id)
+    pods = stack.resolve(stack.eks.cluster.cluster_security_group.security_group_id)
+    ingress = {
+        r["Properties"]["FromPort"]
+        for r in _of_type(multi_web_template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"].get("SourceSecurityGroupId") == alb and r["Properties"]["GroupId"] == pods
+    }
+    egress = {
+        r["Properties"]["FromPort"]
+        for r in _of_type(multi_web_template, "AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"].get("DestinationSecurityGroupId") == pods
+    }
+    wanted = {p for w in multi_web.config.webs for p in (w.port, w.health_port)}
+    assert wanted == {8000, 8080}
+    assert ingress == egress == wanted
+
+
+def test_multi_web_each_service_runs_as_its_own_irsa_account(
+    multi_web: Synthesized, multi_web_template: dict[str, Any]
+) -> None:
+    stack, config = multi_web.stacks.eks, multi_web.config
+    assert stack is not None
+    trusts = [_flat(r["Properties"]["Value"]) for r in _of_type(multi_web_template, "Custom::AWSCDKCfnJson").values()]
+    for web in config.webs:
+        account = service_account_name(config, web)
+        assert any(f'system:serviceaccount:{config.eks.namespace}:{account}"' in t for t in trusts), account
+        _, deployment = _named(multi_web_template, "Deployment", workload_name(config, web))
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account
+        _named(multi_web_template, "ServiceAccount", account)
+    assert service_account_name(config, config.web) == config.eks.service_account
+    api_role = stack.resolve(stack.eks.roles["api"].role_name)
+    holders = [
+        p["Properties"]["Roles"]
+        for p in _of_type(multi_web_template, "AWS::IAM::Policy").values()
+        if "cloudwatch:GetMetricData" in json.dumps(p["Properties"]["PolicyDocument"])
+    ]
+    assert holders == [[api_role]]
+
+
+def test_multi_web_healthy_host_alarm_per_target_group(
+    multi_web: Synthesized, multi_web_template: dict[str, Any]
+) -> None:
+    stack = multi_web.stacks.eks
+    assert stack is not None
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in _of_type(multi_web_template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "HealthyHostCount"
+    }
+    names = {"storefront": "shop-staging-eks-HealthyHostCount"}
+    names |= {w: f"shop-staging-eks-{w}-HealthyHostCount" for w in ("admin", "api")}
+    assert set(alarms) == set(names.values())
+    for web in multi_web.config.webs:
+        alarm = alarms[names[web.name]]
+        assert alarm["Threshold"] == web.eks.min_replicas
+        group = stack.resolve(stack.load_balancer.targets[web.name].target_group.target_group_full_name)
+        assert {"Name": "TargetGroup", "Value": group} in alarm["Dimensions"]
+    assert {"TargetGroupArn", "TargetGroupArnApi", "TargetGroupArnAdmin"} <= set(multi_web_template["Outputs"])
+
+
+# -- guards read each web service's own contract and service account ----------------------------------------------
+
+
+def _guarded(config: AppConfig) -> tuple[cdk.App, cdk.Stack]:
+    app = new_app()
+    stack = cdk.Stack(app, "Test", env=cdk.Environment(account=config.account, region=config.region))
+    register_guards(app, config, nag=False)
+    return app, stack
+
+
+def test_fails_when_a_routed_web_startup_budget_misses_its_own_boot_time() -> None:
+    # api boots in 120 s (the stage's contract: 60 s): a 5x20=100 s budget covers the stage's, not api's.
+    config = multi_web_config(
+        api={"health": {"liveness_path": "/api/health", "readiness_path": "/api/ready", "boot_seconds": 120}}
+    )
+    app, stack = _guarded(config)
+    _fargate(stack, "app")
+    api = _deployment()
+    api["metadata"]["name"] = "shop-api"
+    _manifest(stack, "Chart", api)
+    assert_refused(app, "k8s-probe-timing", "Deployment/shop-api", "startup budget 5x20=100s < boot_seconds=120")
+
+
+def test_fails_when_a_routed_web_liveness_uses_its_own_deep_path() -> None:
+    app, stack = _guarded(multi_web_config())
+    _fargate(stack, "app")
+    api = _deployment(livenessProbe={"httpGet": {"path": "/api/ready", "port": 8080}})
+    api["metadata"]["name"] = "shop-api"
+    _manifest(stack, "Chart", api)
+    assert_refused(app, "deep-health-check", "Deployment/shop-api", "livenessProbe on /api/ready", "'/api/health'")
+
+
+def test_fails_when_a_routed_web_role_lacks_its_declared_permissions() -> None:
+    config = multi_web_config(api={"permissions": APP_PERMISSIONS})
+    app, stack = _guarded(config)
+    _fargate(stack, "app")
+    provider = iam.OidcProviderNative(stack, "Oidc", url="https://oidc.eks.eu-west-1.amazonaws.com/id/X")
+    iam.Role(
+        stack,
+        "ApiRole",
+        assumed_by=iam.OpenIdConnectPrincipal(provider).with_conditions(
+            {"StringEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/X:sub": "system:serviceaccount:app:app-api"}}
+        ),
+    )
+    assert_refused(app, "iam-app-permissions", "Test/ApiRole", "lacks cloudwatch:GetMetricData")
+
+
+def test_fails_when_a_web_target_group_has_no_target_group_binding() -> None:
+    config = multi_web_config()
+    app, stack = _guarded(config)
+    _fargate(stack, "app")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
+    balancer = WebLoadBalancer.for_stage(
+        stack, config=config, vpc=vpc, alarm_topic=sns.Topic(stack, "Topic"), target="eks", certificate=None
+    )
+    default = balancer.target_group.target_group_arn  # only the default web service's pods are bound
+    binding = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": "shop", "namespace": "app"},
+        "spec": {"serviceRef": {"name": "shop", "port": 8000}, "targetGroupARN": default, "targetType": "ip"},
+    }
+    cdk.CfnResource(
+        stack,
+        "Chart",
+        type="Custom::AWSCDK-EKS-KubernetesResource",
+        properties={
+            "ServiceToken": "arn:aws:lambda:eu-west-1:000000000000:function:x",
+            "Manifest": stack.to_json_string([binding]),
+        },
+    )
+    assert_refused(
+        app, "k8s-ingress-fargate", "no TargetGroupBinding registers the pods of web service api", "service admin"
+    )
+    unbound = [line for line in refusals(app) if "no TargetGroupBinding registers" in line]
+    assert len(unbound) == 2 and not any("storefront" in line for line in unbound)
+
+
+# -- rollout gates: the stack waits for each Deployment's new pods ---------------------------------------------
+
+
+def test_every_deployment_has_a_rollout_gate_after_its_manifest(template: dict[str, Any]) -> None:
+    gates = _of_type(template, "Custom::AWSCDK-EKS-KubernetesObjectValue")
+    deployments = {
+        json.loads(doc)["metadata"]["name"]
+        for text in _manifests(template)
+        for doc in [json.dumps(d) for d in json.loads(text) if isinstance(d, dict)]
+        if json.loads(doc).get("kind") == "Deployment"
+    }
+    waited = {
+        p["ObjectName"]: p
+        for p in (gate["Properties"] for gate in gates.values())
+        if p.get("ObjectType") == "deployment" and "NewReplicaSetAvailable" in p["JsonPath"]
+    }
+    assert deployments and set(waited) == deployments
+    for gate in waited.values():
+        assert gate["TimeoutSeconds"] <= 840 and "Revision" in gate  # the kubectl Lambda's limit; re-runs on change
+    resources = template["Resources"]
+    for resource in resources.values():
+        if (
+            resource["Type"] == "Custom::AWSCDK-EKS-KubernetesObjectValue"
+            and resource["Properties"].get("ObjectType") == "deployment"
+        ):
+            assert any(resources[d]["Type"] == "Custom::AWSCDK-EKS-KubernetesResource" for d in resource["DependsOn"])
+
+
+def test_a_gate_runs_again_when_the_release_changes() -> None:
+    config = side_by_side()
+    web = config.web
+    before = app_props(config, web, role_arn="arn", target_group_arn="tg", settings_revision="r1")
+    image = before.image.replace(":1.0.0", ":1.0.1")
+    same = app_props(config, web, role_arn="arn", target_group_arn="tg", settings_revision="r1")
+    assert revision(before) == revision(same)
+    assert revision(before) != revision(dataclasses.replace(before, image=image))
+    assert revision(before) != revision(
+        app_props(config, web, role_arn="arn", target_group_arn="tg", settings_revision="r2")
+    )
+
+
+def test_fails_when_a_deployment_has_no_rollout_gate() -> None:
+    config = side_by_side()
+    app = new_app()
+    stacks = build_stacks(app, config)
+    register_guards(app, config, nag=False)
+    assert stacks.eks is not None and stacks.eks.eks.node.try_remove_child(f"Rollout{pascal(config.web.name)}")
+    assert_refused(app, "manual-rollback", "Deployment/", "no rollout gate")

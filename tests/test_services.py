@@ -321,7 +321,7 @@ def _refused(tmp_path: Path, data: dict[str, Any]) -> list[str]:
             {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/w:1"},
             "[region-mismatch] services.worker.image",
         ),
-        ("web", {"kind": "worker", "command": ["x"]}, "exactly one web service (found 0"),
+        ("web", {"kind": "worker", "command": ["x"]}, "at least one web service (kind: web); none found"),
     ],
 )
 def test_services_config_is_refused_with_id_path_and_fix(

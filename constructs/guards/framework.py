@@ -21,9 +21,12 @@ from aws_cdk import App, CfnResource, Stack, aws_iam as iam
 from constructs import IConstruct, IValidation
 
 from config.schema import AppConfig
+from config.services import Service
+from constructs.beanstalk_environment import BeanstalkEnvironment
 from constructs.compute_target import ComputeTarget
 from constructs.database_tunnel import DatabaseTunnel
 from constructs.database_users import DatabaseUsers
+from constructs.load_balancer import ServiceTargets, WebLoadBalancer
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,31 @@ class Tree:
         self.database_users: list[DatabaseUsers] = [c for c in app.node.find_all() if isinstance(c, DatabaseUsers)]
         # make db's port-forwarding task (operators:): admitted to the database on its port like the maintenance path.
         self.database_tunnels: list[DatabaseTunnel] = [c for c in app.node.find_all() if isinstance(c, DatabaseTunnel)]
+        # Each web service's target group on each stage load balancer: whose health contract a group must check.
+        self.web_targets: list[ServiceTargets] = [
+            t for c in app.node.find_all() if isinstance(c, WebLoadBalancer) for t in c.targets.values()
+        ]
+        # Each Elastic Beanstalk environment and the web service it runs (several on a multi-web stage).
+        self.eb_environments: list[BeanstalkEnvironment] = [
+            c for c in app.node.find_all() if isinstance(c, BeanstalkEnvironment)
+        ]
+
+    def web_service_of(self, group: Resource) -> Service | None:
+        """The web service whose target group ``group`` (an AWS::ElasticLoadBalancingV2::TargetGroup) is."""
+        return next((t.service for t in self.web_targets if t.target_group.node.path + "/Resource" == group.path), None)
+
+    def eb_service_of(self, env: Resource) -> Service | None:
+        """The web service an AWS::ElasticBeanstalk::Environment runs (None: not built by BeanstalkEnvironment)."""
+        return next((b.service for b in self.eb_environments if b.environment.node.path == env.path), None)
+
+    def web_service_behind(self, ecs_service: Resource) -> Service | None:
+        """The web service whose target group an AWS::ECS::Service registers its tasks in (None: not behind one)."""
+        refs = json.dumps(ecs_service.props.get("loadBalancers") or [])
+        for target in self.web_targets:
+            group = target.target_group.node.default_child
+            if isinstance(group, CfnResource) and f'"{Stack.of(group).get_logical_id(group)}"' in refs:
+                return target.service
+        return None
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources if r.type in types]
@@ -230,6 +258,11 @@ def strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from strings(item)
+
+
+def prop(value: dict[str, Any], name: str) -> Any:
+    """``value[name]`` of a resolved struct, also when a raw override wrote it capitalized as CloudFormation does."""
+    return value.get(name, value.get(name[:1].upper() + name[1:]))
 
 
 def compact(value: Any) -> str:

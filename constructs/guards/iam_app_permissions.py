@@ -7,25 +7,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from config.schema import AppConfig
+from config.services import Service
 from constructs.guards.framework import Finding, Tree, actions_of
 from constructs.guards.k8s import eks_stacks, irsa_subjects, is_irsa_role, role_statements
+from k8s.props import service_account_name
 
 
 class IamAppPermissions:
     """Compliant: in each stack with a Fargate cluster, the IRSA role of each service (``eks.namespace`` /
-    ``eks.service_account`` for web, ``<service_account>-<name>`` for the others) allows exactly that service's
-    declared permissions (nothing more), and no other IRSA role there allows any of them."""
+    ``eks.service_account`` for the default web service, ``<service_account>-<name>`` for the others, routed web
+    services included: ``k8s.props.service_account_name``) allows exactly that service's declared permissions
+    (nothing more), and no other IRSA role there allows any of them."""
 
     id = "iam-app-permissions"
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         fargate = eks_stacks(tree)
         declared = {
-            _subject(config, service.name, service.is_web): {a for actions, _ in service.permissions for a in actions}
+            _subject(config, service): {a for actions, _ in service.permissions for a in actions}
             for service in config.workloads
         }
         everything = {action for actions in declared.values() for action in actions}
-        subject = _subject(config, config.web.name, True)
+        subject = _subject(config, config.web)
         roles = [r for r in tree.of_type("AWS::IAM::Role") if id(r.stack) in fargate and is_irsa_role(r)]
         app_roles = [r for r in roles if subject in irsa_subjects(tree, r)]
         service_roles = [r for r in roles if set(irsa_subjects(tree, r)) & set(declared)]
@@ -70,10 +73,9 @@ class IamAppPermissions:
                     )
 
 
-def _subject(config: AppConfig, name: str, web: bool) -> str:
+def _subject(config: AppConfig, service: Service) -> str:
     """The ``namespace:service-account`` a service's pods run as."""
-    account = config.eks.service_account if web else f"{config.eks.service_account}-{name}"
-    return f"{config.eks.namespace}:{account}"
+    return f"{config.eks.namespace}:{service_account_name(config, service)}"
 
 
 RULE = IamAppPermissions()

@@ -17,6 +17,8 @@ from typing import Any
 
 from aws_cdk import Stack
 
+from config.schema import AppConfig, HealthContract
+from config.services import Service
 from constructs.guards.framework import (
     ENV_READERS,
     SECRET_READERS,
@@ -27,6 +29,7 @@ from constructs.guards.framework import (
     Tree,
     strings,
 )
+from k8s.props import workload_name
 
 MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
 HELM_CHART = "Custom::AWSCDK-EKS-HelmChart"
@@ -144,6 +147,20 @@ def workloads(objects: list[K8sObject]) -> Iterator[tuple[K8sObject, dict[str, A
         spec = pod_spec(obj)
         if spec is not None:
             yield obj, spec
+
+
+def web_service_of(config: AppConfig, obj: K8sObject) -> Service | None:
+    """The web service a workload runs, matched by its name (``k8s.props.workload_name``: ``<app>`` for the default
+    web service, ``<app>-<service>`` for a routed one); None for any other workload."""
+    if obj.kind in ("Job", "CronJob", "Pod"):
+        return None
+    return next((s for s in config.webs if workload_name(config, s) == obj.name), None)
+
+
+def health_of(config: AppConfig, obj: K8sObject) -> HealthContract:
+    """The health contract a workload's probes follow: its web service's own, else the stage's."""
+    service = web_service_of(config, obj)
+    return service.health if service is not None and service.health is not None else config.health
 
 
 def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, eb_options
 from constructs.guards.k8s import k8s_objects
+from constructs.rollout_gate import DONE
 
 EB_COMMAND = "aws:elasticbeanstalk:command"
 EB_HEALTH_REPORTING = "aws:elasticbeanstalk:healthreporting:system"
@@ -17,8 +18,8 @@ EB_GATED_POLICIES = ("Rolling", "RollingWithAdditionalBatch", "Immutable", "Traf
 class ManualRollback:
     """Compliant: every ECS service has the deployment circuit breaker with rollback and keeps 100 % healthy;
     every EB environment deploys in health-checked batches (DeploymentPolicy not AllAtOnce, IgnoreHealthCheck not
-    true, HealthCheckSuccessThreshold Ok); every Kubernetes Deployment rolls with maxUnavailable 0 and has a
-    progressDeadlineSeconds."""
+    true, HealthCheckSuccessThreshold Ok); every Kubernetes Deployment rolls with maxUnavailable 0, has a
+    progressDeadlineSeconds, and its stack waits for its rollout (a rollout gate on it)."""
 
     id = "manual-rollback"
 
@@ -42,6 +43,11 @@ class ManualRollback:
                     "min_healthy_percent=100 so a deploy never drops capacity",
                 )
         yield from self._eb(tree)
+        gated = {
+            (gate.stack.stack_name, gate.props.get("ObjectNamespace"), gate.props.get("ObjectName"))
+            for gate in tree.of_type("Custom::AWSCDK-EKS-KubernetesObjectValue")
+            if gate.props.get("ObjectType") == "deployment" and DONE in str(gate.props.get("JsonPath"))
+        }
         for obj in k8s_objects(tree):
             if obj.kind != "Deployment":
                 continue
@@ -54,6 +60,14 @@ class ManualRollback:
                     obj.where,
                     f"strategy {strategy or 'default (25% unavailable)'}",
                     "rolling update with maxUnavailable: 0 and maxSurge >= 1 keeps capacity",
+                )
+            if (obj.resource.stack.stack_name, obj.namespace, obj.name) not in gated:
+                yield Finding(
+                    self.id,
+                    obj.where,
+                    "no rollout gate: the stack update ends before the new pods are ready, and a release whose pods "
+                    "never get ready stays unnoticed",
+                    "wait for it with constructs/rollout_gate.py (rollout_gate after its manifest)",
                 )
             if "progressDeadlineSeconds" not in spec:
                 yield Finding(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -222,57 +223,68 @@ def target_health(ctx: Context) -> list[Finding]:
         if purpose == "eb":  # EB manages its own load balancer: see environment_health
             continue
         try:
-            arn = ctx.output(purpose, "TargetGroupArn")
+            # Several web services: {service: target group ARN}; one: the stack's TargetGroupArn.
+            several = ctx.stack(purpose).outputs.get("TargetGroupArns")
+            groups = json.loads(several) if several else {ctx.config.web.name: ctx.output(purpose, "TargetGroupArn")}
         except NotChecked as skipped:
             findings.append(warn("alb-health-check-path", f"{purpose} target group", f"not checked: {skipped}"))
             continue
-        group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
-        resource = f"{purpose} TG {group.get('TargetGroupName', arn)}"
-        path, matcher = group.get("HealthCheckPath"), group.get("Matcher", {}).get("HttpCode")
-        health = ctx.config.health
-        if path != health.liveness_path or (matcher and matcher != health.matcher):
-            findings.append(
-                fail(
-                    "alb-health-check-path",
-                    resource,
-                    f"checks {path} expecting {matcher}, the health contract says "
-                    f"{health.liveness_path} expecting {health.matcher}: redeploy the {purpose} "
-                    "stack (it derives both from config.health)",
-                )
+        for name, arn in groups.items():
+            findings += _group_health(ctx, elbv2, purpose, name, arn, several=len(groups) > 1)
+    return findings
+
+
+def _group_health(ctx: Context, elbv2: Any, purpose: str, name: str, arn: str, *, several: bool) -> list[Finding]:
+    """One web service's target group: its health check follows the service's contract; its targets are healthy."""
+    findings: list[Finding] = []
+    group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    resource = f"{purpose} TG {group.get('TargetGroupName', arn)}" + (f" ({name})" if several else "")
+    path, matcher = group.get("HealthCheckPath"), group.get("Matcher", {}).get("HttpCode")
+    web = next((s for s in ctx.config.webs if s.name == name), None)
+    health = web.health if web is not None and web.health is not None else ctx.config.health
+    if path != health.liveness_path or (matcher and matcher != health.matcher):
+        findings.append(
+            fail(
+                "alb-health-check-path",
+                resource,
+                f"checks {path} expecting {matcher}, the health contract says "
+                f"{health.liveness_path} expecting {health.matcher}: redeploy the {purpose} "
+                "stack (it derives both from the service's health contract)",
             )
-        targets = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        if not targets:
-            findings.append(
-                fail(
-                    "alb-health-check-path",
-                    resource,
-                    "no registered targets: the service runs no task/pod; read its events",
-                )
+        )
+    targets = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    if not targets:
+        findings.append(
+            fail(
+                "alb-health-check-path",
+                resource,
+                "no registered targets: the service runs no task/pod; read its events",
             )
-            continue
-        bad = [t for t in targets if t["TargetHealth"]["State"] != "healthy"]
-        for target in bad:
-            state = target["TargetHealth"]
-            reason = str(state.get("Reason", ""))
-            verdict = Verdict.WARN if state["State"] in ("initial", "draining") else Verdict.FAIL
-            where = f"{target['Target']['Id']}:{target['Target'].get('Port', '')}".rstrip(":")
-            findings.append(
-                Finding(
-                    "alb-health-check-path",
-                    f"{resource} {where}",
-                    verdict,
-                    f"{state['State']} {reason}: "
-                    f"{TARGET_REASONS.get(reason, state.get('Description', 'see the target group'))}",
-                )
+        )
+        return findings
+    bad = [t for t in targets if t["TargetHealth"]["State"] != "healthy"]
+    for target in bad:
+        state = target["TargetHealth"]
+        reason = str(state.get("Reason", ""))
+        verdict = Verdict.WARN if state["State"] in ("initial", "draining") else Verdict.FAIL
+        where = f"{target['Target']['Id']}:{target['Target'].get('Port', '')}".rstrip(":")
+        findings.append(
+            Finding(
+                "alb-health-check-path",
+                f"{resource} {where}",
+                verdict,
+                f"{state['State']} {reason}: "
+                f"{TARGET_REASONS.get(reason, state.get('Description', 'see the target group'))}",
             )
-        if not bad:
-            findings.append(
-                ok(
-                    "alb-health-check-path",
-                    resource,
-                    f"{len(targets)}/{len(targets)} targets healthy on {path}",
-                )
+        )
+    if not bad:
+        findings.append(
+            ok(
+                "alb-health-check-path",
+                resource,
+                f"{len(targets)}/{len(targets)} targets healthy on {path}",
             )
+        )
     return findings
 
 

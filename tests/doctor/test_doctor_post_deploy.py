@@ -6,6 +6,10 @@ context (``targets=(...)``) and add the stack with ``with_ecs``/``add_stack``.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import yaml
 from doctor_world import (
     OTHER_REGION,
     REGION,
@@ -21,7 +25,7 @@ from doctor_world import (
     with_ecs,
 )
 
-from config import AppConfig
+from config import AppConfig, load_config
 from doctor.checks import POST_DEPLOY, identity, network, observability, run_checks, secrets, targets
 from doctor.model import Check, Verdict
 
@@ -259,6 +263,28 @@ def test_health_check_path_other_than_the_contract_fails(world: World, config: A
     findings = targets.target_health(make_ctx(world.clients, config, targets=("ecs",)))
     assert [f.verdict for f in findings] == [Verdict.FAIL, Verdict.PASS]  # the path is wrong, targets still healthy
     assert "checks /ready expecting 200, the health contract says /health" in findings[0].advice
+
+
+def test_each_web_service_target_group_is_checked_against_its_own_contract(world: World, tmp_path: Path) -> None:
+    """Several web services: TargetGroupArns names each group; the api group checks the stage's path, not its own."""
+    raw = yaml.safe_load((Path(__file__).parents[2] / "config" / "examples" / "multi-web.yaml").read_text())
+    path = tmp_path / "multi-web.yaml"
+    path.write_text(yaml.safe_dump({**raw, "targets": ["ecs"]}, sort_keys=False))
+    multi = load_config(path=path)
+    elbv2 = world.clients.client("elbv2", REGION)
+    api = elbv2.create_target_group(
+        Name="api", Protocol="HTTP", Port=8080, VpcId=world.vpc, TargetType="ip", HealthCheckPath="/health"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=api, Targets=[{"Id": "10.0.1.11", "Port": 8080}])
+    world.clients.add_stack(
+        "shop-staging-ecs",
+        {"TargetGroupArns": json.dumps({"storefront": world.target_group_arn, "api": api})},
+    )
+    findings = targets.target_health(make_ctx(world.clients, multi, targets=("ecs",)))
+    failed = [f for f in findings if f.verdict is Verdict.FAIL]
+    assert len(failed) == 1 and failed[0].resource.endswith("(api)")
+    assert "the health contract says /api/health" in failed[0].advice
+    assert any(f.verdict is Verdict.PASS and f.resource.endswith("(storefront)") for f in findings)
 
 
 def test_target_group_without_targets_fails(world: World, config: AppConfig) -> None:

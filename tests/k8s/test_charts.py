@@ -14,7 +14,15 @@ from config.schema import AppConfig
 from constructs.compute_target import runtime_environment
 from k8s.app_chart import AppChart, SecretStoreChart
 from k8s.namespace_chart import NamespaceChart
-from k8s.props import app_props, log_group_name, namespace_props, secret_store_name, service_props
+from k8s.props import (
+    app_props,
+    log_group_name,
+    namespace_props,
+    secret_store_name,
+    service_account_name,
+    service_props,
+    workload_name,
+)
 from k8s.service_chart import ServiceChart
 from k8s.synth import build
 from tests.conftest import ROOT, stage_config
@@ -172,10 +180,74 @@ def test_worker_rollout_keeps_capacity_and_has_the_progress_deadline(service_obj
         assert worker["spec"]["progressDeadlineSeconds"] == config.health.deploy_deadline_seconds
 
 
-def test_every_builtin_manifest_is_valid_for_kubernetes_1_33(
-    app_objects: list[dict[str, Any]], namespace_objects: list[dict[str, Any]], service_objects: list[dict[str, Any]]
+MULTI_WEB = ROOT / "config" / "examples" / "multi-web.yaml"
+
+
+@pytest.fixture(scope="module")
+def multi_web() -> AppConfig:
+    config, _ = resolve_account(load_config(path=MULTI_WEB), environ={})
+    return config
+
+
+@pytest.fixture(scope="module")
+def routed_web_objects(multi_web: AppConfig) -> dict[str, list[dict[str, Any]]]:
+    """The AppChart of each routed web service of config/examples/multi-web.yaml (api, admin), by service name."""
+    charts = {}
+    for web in multi_web.webs[1:]:
+        props = app_props(multi_web, web, role_arn=ROLE, target_group_arn=f"{TARGET_GROUP}-{web.name}")
+        charts[web.name] = list(cdk8s.Testing.synth(AppChart(cdk8s.Testing.app(), props.name, props=props)))
+    return charts
+
+
+def test_a_routed_web_chart_has_its_own_names_port_contract_sizing_and_settings(
+    multi_web: AppConfig, routed_web_objects: dict[str, list[dict[str, Any]]]
 ) -> None:
-    objects = [*app_objects, *namespace_objects, *service_objects]
+    assert set(routed_web_objects) == {"api", "admin"}
+    for web in multi_web.webs[1:]:
+        objects, name, health = routed_web_objects[web.name], workload_name(multi_web, web), web.health
+        assert name == f"shop-{web.name}" and health is not None
+        account = service_account_name(multi_web, web)
+        assert _one(objects, "ServiceAccount")["metadata"]["name"] == account == f"app-{web.name}"
+        assert {o["metadata"]["name"] for o in objects if o["kind"] not in ("ConfigMap", "ExternalSecret")} == {
+            name,
+            account,
+        }
+        container = _container(objects)
+        assert container["ports"][0]["containerPort"] == web.port
+        assert container["startupProbe"]["httpGet"] == container["livenessProbe"]["httpGet"]
+        assert container["livenessProbe"]["httpGet"] == {
+            "port": web.health_port,
+            "scheme": "HTTP",
+            "path": health.liveness_path,
+        }
+        assert container["readinessProbe"]["httpGet"]["path"] == health.readiness_path
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= health.boot_seconds
+        assert container["resources"]["limits"] == {"cpu": web.eks.cpu, "memory": web.eks.memory}
+        hpa = _one(objects, "HorizontalPodAutoscaler")["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (web.eks.min_replicas, web.eks.max_replicas)
+        binding = _one(objects, "TargetGroupBinding")["spec"]
+        assert binding["serviceRef"] == {"name": name, "port": web.port}
+        assert binding["targetGroupARN"] == f"{TARGET_GROUP}-{web.name}"
+        assert _one(objects, "ConfigMap")["data"] == runtime_environment(multi_web, web)
+        external = _one(objects, "ExternalSecret")["spec"]
+        assert {d["secretKey"] for d in external["data"]} == set(web.secrets)
+        # Every ExternalSecret reads through the stage's one ClusterSecretStore.
+        assert external["secretStoreRef"]["name"] == secret_store_name(multi_web)
+    api = routed_web_objects["api"]
+    assert _container(api)["livenessProbe"]["httpGet"] == {"port": 8080, "scheme": "HTTP", "path": "/api/health"}
+    admin_settings = _one(routed_web_objects["admin"], "ConfigMap")["data"]
+    assert "ALLOWED_ORIGINS" not in admin_settings  # admin names its settings: only those reach it
+
+
+def test_every_builtin_manifest_is_valid_for_kubernetes_1_33(
+    app_objects: list[dict[str, Any]],
+    namespace_objects: list[dict[str, Any]],
+    service_objects: list[dict[str, Any]],
+    routed_web_objects: dict[str, list[dict[str, Any]]],
+) -> None:
+    routed = [obj for objects in routed_web_objects.values() for obj in objects]
+    objects = [*app_objects, *namespace_objects, *service_objects, *routed]
     for obj in objects:
         if obj["kind"] not in CRD_KINDS:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)  # raises on any schema violation
@@ -199,3 +271,18 @@ def test_dist_manifests_match_snapshot(tmp_path: Path, snapshot: Any) -> None:
         "shop-migrate.k8s.yaml",
     ]
     assert {f.name: f.read_text() for f in files} == snapshot
+
+
+def test_dist_renders_every_web_service(tmp_path: Path, multi_web: AppConfig) -> None:
+    files = {f.name: f.read_text() for f in build(multi_web, tmp_path / "dist")}
+    assert set(files) == {
+        "app.k8s.yaml",
+        "namespaces.k8s.yaml",
+        "secret-store.k8s.yaml",
+        "shop-admin.k8s.yaml",
+        "shop-api.k8s.yaml",
+    }
+    assert "output TargetGroupArn of the shop-staging-eks stack" in files["app.k8s.yaml"]
+    assert "output TargetGroupArnApi of the shop-staging-eks stack" in files["shop-api.k8s.yaml"]
+    assert "role/<shop-staging-eks-app-api-irsa-role>" in files["shop-api.k8s.yaml"]
+    assert "containerPort: 8080" in files["shop-api.k8s.yaml"]

@@ -80,6 +80,7 @@ def test_json_twin_has_every_section_and_the_same_summary(tmp_path: Path) -> Non
         "health_checks",
         "iam",
         "reachability",
+        "routes",
         "secrets",
         "services",
         "stacks",
