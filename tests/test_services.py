@@ -166,8 +166,9 @@ def test_eks_runs_two_deployments_a_cronjob_and_a_migration_job_it_waits_for(ser
     assert kinds.count("Deployment") == 2 and kinds.count("CronJob") == 1 and kinds.count("Job") == 1
     (cron,) = [o for objects in found.values() for o in objects if o["kind"] == "CronJob"]
     assert cron["spec"]["schedule"] == "*/30 * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
-    (wait_id,) = resources(services, services.stacks.eks, "Custom::AWSCDK-EKS-KubernetesObjectValue")
     template = services.template(services.stacks.eks)  # type: ignore[arg-type]
+    waits = resources(services, services.stacks.eks, "Custom::AWSCDK-EKS-KubernetesObjectValue")
+    (wait_id,) = [w for w in waits if template["Resources"][w]["Properties"]["ObjectType"] == "job"]
     for logical_id, objects in found.items():
         if any(o["kind"] in ("Deployment", "CronJob") for o in objects):
             assert wait_id in template["Resources"][logical_id]["DependsOn"], logical_id
