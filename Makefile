@@ -136,7 +136,7 @@ destroy: setup ## needs credentials: delete every stack of STAGE (never prod) af
 	@$(BIN)/python -m tools.destroy --stage $(STAGE) $(if $(filter 1 yes true,$(YES)),--yes)
 
 help: ## every target and what it does (make alone runs synth)
-	@echo "usage: make [target] [STAGE=dev|staging|prod] [VAR=value ...]; make alone runs $(.DEFAULT_GOAL)"
+	@echo "usage: make [target] [STAGE=dev|staging|prod|pr-<number>] [VAR=value ...]; make alone runs $(.DEFAULT_GOAL)"
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z][a-zA-Z0-9_-]*:[^=]*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 clean: ## remove cdk.out and the tool caches (not the venv)

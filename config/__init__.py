@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from config.errors import describe
 from config.loader import InputRefused, read_stage_file
+from config.previews import PREVIEW_HINT, PreviewRefused, account_problems, is_preview, preview_data
 from config.redact import show, unprintable
 from config.schema import PLACEHOLDER_ACCOUNT, AppConfig, SecretRef
 
@@ -45,16 +46,27 @@ class ConfigError(Exception):
 
 
 def load_config(stage: str | None = None, *, path: str | Path | None = None) -> AppConfig:
-    """Read ``config/stages/<stage>.yaml`` (or ``path``) and validate it once; raise ``ConfigError`` otherwise."""
+    """Read ``config/stages/<stage>.yaml`` (or ``path``) and validate it once; raise ``ConfigError`` otherwise.
+
+    A preview name (``pr-123``) without its own stage file is made from ``config/preview.yaml`` (config.previews)."""
     if path is None:
         if stage is None or not re.fullmatch(r"[a-z0-9-]{1,30}", stage):
             raise ConfigError(
-                "stage", [f"[config] stage: {show(stage)} — pass -c stage=dev|staging|prod (or -c config=PATH)"]
+                "stage",
+                [f"[config] stage: {show(stage)} — pass -c stage=dev|staging|prod|pr-<number> (or -c config=PATH)"],
             )
         path = STAGES_DIR / f"{stage}.yaml"
+        if not path.exists() and is_preview(stage):
+            try:
+                source, raw = preview_data(stage)
+            except PreviewRefused as refused:
+                raise ConfigError(refused.source, refused.problems) from None
+            return _validate(source, raw)
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in STAGES_DIR.glob("*.yaml")))
-            raise ConfigError(str(path), [f"[config] stage: {stage!r} — no file {path}; use one of: {known}"])
+            raise ConfigError(
+                str(path), [f"[config] stage: {stage!r} — no file {path}; use one of: {known}, or {PREVIEW_HINT}"]
+            )
     source = str(path)
     try:
         raw = read_stage_file(Path(path))
@@ -70,10 +82,19 @@ def load_config(stage: str | None = None, *, path: str | Path | None = None) -> 
         raise ConfigError(
             source, [f"[config] stage: {show(raw.get('stage'))} — file {source} is for another stage than {stage!r}"]
         )
+    return _validate(source, raw)
+
+
+def _validate(source: str, raw: Mapping[str, Any]) -> AppConfig:
+    """The schema, then the rule that needs another stage file: a preview is not in prod's account."""
     try:
-        return AppConfig.model_validate(raw)
+        config = AppConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(source, _format(error)) from None
+    problems = account_problems(config.stage, config.account) if is_preview(config.stage) else []
+    if problems:
+        raise ConfigError(source, problems)
+    return config
 
 
 def resolve_account(config: AppConfig, environ: Mapping[str, str] = os.environ) -> tuple[AppConfig, str | None]:

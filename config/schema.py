@@ -12,16 +12,30 @@ import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from config.calls import call_problems
 from config.permissions import problems as permission_problems
+from config.previews import stage_name
 from config.redact import CREDENTIAL_URL, SECRET_NAME, SECRET_VALUE
+from config.resources import Access, QueueScaling, ResourcesConfig, resource_problems
 from config.routes import HOST_PATTERN, MAX_CONDITION_VALUES, MAX_PRIORITY, PATH_PATTERN, shadowing
 from config.services import MIGRATE, Service, named_lines, resolve_services, schedule_or_error, web_routes
 from config.sizing import instance_memory_gib
 from config.zones import zone_letters
 
-Stage = Literal["dev", "staging", "prod"]
+# dev, staging, prod, or a preview pr-<number> (config/previews.py): previews behave like dev wherever stages differ.
+Stage = Annotated[str, AfterValidator(stage_name)]
 Target = Literal["ecs", "eb", "eks"]
 UrlScheme = Literal["postgresql+asyncpg", "postgresql+psycopg", "postgresql"]
 
@@ -928,6 +942,18 @@ class ServiceSpec(_Model):
     )
     port: int | None = Field(default=None, ge=1024, le=65535, description="web: its port; default: container_port")
     health: HealthContract | None = Field(default=None, description="web: its health contract; default: the stage's")
+    uses: dict[str, Access] = Field(
+        default_factory=dict, description="resources: it uses and how, e.g. {uploads: write, emails: consume}"
+    )
+    scale_on_queue: QueueScaling | None = Field(
+        default=None, description="worker: one more task per messages_per_task waiting in a queue it consumes"
+    )
+    redis_db: int | None = Field(
+        default=None, ge=1, le=15, description="its own Redis database: its redis_url settings end in /<redis_db>"
+    )
+    calls: list[str] = Field(
+        default_factory=list, description="web services of the stage it calls; each gives it <NAME>_URL"
+    )
 
     @field_validator("egress")
     @classmethod
@@ -1060,6 +1086,9 @@ class AppConfig(_Model):
     ci: CiConfig | None = Field(
         default=None, description="deploy from GitHub Actions with short-lived credentials (make ci-bootstrap)"
     )
+    resources: ResourcesConfig = Field(
+        default_factory=ResourcesConfig, description="the app's buckets, queues, topics, SES identities (services.uses)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -1134,6 +1163,16 @@ class AppConfig(_Model):
             )
         routes = web_routes(value)
         problems += [f"@{name}.route@ [route-overlap] {line}" for name, line in named_lines(shadowing(routes))]
+        owners: dict[int, str] = {}
+        for name, spec in value.items():
+            if spec.redis_db is None:
+                continue
+            if spec.redis_db in owners:
+                problems.append(
+                    f"@{name}.redis_db@ [config] database {spec.redis_db} is also {owners[spec.redis_db]}'s; services "
+                    "that must not share keys need their own number (omit redis_db to share database 0)"
+                )
+            owners.setdefault(spec.redis_db, name)
         if problems:
             raise ValueError("\n".join(problems))
         return value
@@ -1314,6 +1353,18 @@ class AppConfig(_Model):
                             "list the allowed origins explicitly",
                         )
                     )
+        problems += resource_problems(self, self.service_specs)
+        problems += call_problems(self)
+        for name, spec in self.services.items():
+            names = spec.settings if spec.settings is not None else list(self.settings)
+            if spec.redis_db and not any(self.parameter_settings.get(n) == "redis_url" for n in names):
+                problems.append(
+                    (
+                        f"services.{name}.redis_db",
+                        "[config] it receives no {secret: redis_url} setting for the database to apply to; add one "
+                        "to its settings, or remove redis_db",
+                    )
+                )
         if problems:
             raise ValueError("\n".join(f"@{path}@ {message}" for path, message in problems))
         return self
@@ -1372,6 +1423,24 @@ class AppConfig(_Model):
     def parameter_name(self, setting: str) -> str:
         """SSM name of a secret setting: one schema, ``/<app>/<stage>/<NAME>``, read by every target."""
         return f"/{self.app}/{self.stage}/{setting}"
+
+    def parameter_of(self, service: Service, setting: str) -> str:
+        """The parameter ``service`` reads ``setting`` from: ``/<app>/<stage>/<NAME>``, or for a ``redis_url``
+        setting of a service with its own Redis database (``redis_db``) ``/<app>/<stage>/<NAME>_DB<n>``."""
+        if service.redis_db and self.parameter_settings.get(setting) == "redis_url":
+            return self.parameter_name(f"{setting}_DB{service.redis_db}")
+        return self.parameter_name(setting)
+
+    @property
+    def redis_databases(self) -> dict[str, tuple[str, int]]:
+        """``{parameter key: (redis_url setting, database)}`` of the extra parameters ``redis_db`` needs."""
+        return {
+            f"{setting}_DB{service.redis_db}": (setting, service.redis_db)
+            for service in self.workloads
+            if service.redis_db
+            for setting in service.secrets
+            if self.parameter_settings.get(setting) == "redis_url"
+        }
 
     @property
     def plain_settings(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from config.kinds import store_of
+from config.resources import Access, resource_permissions
 from config.routes import PRIORITY_STEP, Route
 from config.schedule import Schedule, ScheduleError, parse_schedule
 
@@ -31,6 +32,8 @@ class Service:
     Parameter Store (secrets and ``{from: ...}`` parts), which its principal may read and nothing else.
     ``uses_database``/``uses_cache``: it receives a part of the database / Redis connection (a URL, the password
     or token, a host ...), so its compute is admitted to PostgreSQL / Redis (and only then).
+    ``uses``: the app resources it uses (``services.<name>.uses``); ``permissions`` ends with the grants they need
+    (config/resources.py ``resource_permissions``), so every target grants them like declared permissions.
     """
 
     name: str
@@ -53,6 +56,10 @@ class Service:
     permissions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # its own AWS (actions, resources)
     egress: tuple[tuple[int, str, str], ...] = ()  # declared outbound (port, IPv4 CIDR, description) beyond HTTPS
     route: Route | None = None  # web: the requests it serves on the shared load balancer; None: the default web
+    uses: tuple[tuple[str, Access], ...] = ()  # the stage's resources it uses (name, access): settings + grants
+    scale_on_queue: tuple[str, int] | None = None  # worker: (queue, messages per task) its task count follows
+    redis_db: int | None = None  # its own Redis database: its redis_url settings read <NAME>_DB<n>
+    calls: tuple[str, ...] = ()  # the web services it calls (config/calls.py): a <NAME>_URL setting each
 
     def runs_on(self, target: str) -> bool:
         """Workers, web and the migration step run on every enabled target; a job on its one target."""
@@ -125,6 +132,11 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
         names = tuple(spec.settings) if spec.settings is not None else tuple(config.settings)
         uses_db, uses_cache = secret_uses(secrets, names)
         web = spec.kind == "web"
+        uses = tuple(spec.uses.items())
+        declared = tuple(
+            (tuple(p.actions), tuple(p.resources))
+            for p in (spec.permissions if spec.permissions is not None else config.permissions if web else [])
+        )
         out.append(
             Service(
                 name=name,
@@ -144,12 +156,15 @@ def resolve_services(config: AppConfig) -> tuple[Service, ...]:
                 timeout_minutes=spec.timeout_minutes,
                 retries=spec.retries,
                 target=(spec.target or (config.targets[0] if config.targets else None)) if spec.kind == "job" else None,
-                permissions=tuple(
-                    (tuple(p.actions), tuple(p.resources))
-                    for p in (spec.permissions if spec.permissions is not None else config.permissions if web else [])
-                ),
+                permissions=declared + resource_permissions(config, uses),
                 egress=egress_rules(spec.egress if spec.egress is not None else config.egress),
                 route=routes.get(name),
+                uses=uses,
+                redis_db=spec.redis_db,
+                scale_on_queue=(spec.scale_on_queue.queue, spec.scale_on_queue.messages_per_task)
+                if spec.scale_on_queue
+                else None,
+                calls=tuple(spec.calls),
             )
         )
     out.sort(key=lambda s: (s.kind != "web", s.kind != "worker", s.name))

@@ -2,8 +2,9 @@
 
 What may be declared is checked when the stage file loads (config/permissions.py: no secret reading, no IAM
 writes, ``"*"`` only for actions without resource-level permissions). Here each statement becomes one policy
-statement ``AppPermissions<n>`` on the role, and the cdk-nag acknowledgement names exactly the actions and
-resources it covers.
+statement ``AppPermissions<n>`` on the role (the grants of ``services.<name>.uses`` come last), and the cdk-nag
+acknowledgement names exactly the actions and resources it covers (``<bucket ARN>/*``: the objects of a bucket the
+stage declares).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ def grant_permissions(role: iam.IRole, service: Service) -> None:
             iam.PolicyStatement(sid=f"{SID}{index}", actions=sorted(actions), resources=list(resources))
         )
         for resource in resources:
-            if "*" in resource:
+            if resource.startswith("arn:aws:s3:::") and resource.endswith("/*") and "*" not in resource[:-2]:
+                acknowledge(
+                    role,
+                    f"IAM5[Resource::{resource}]",
+                    f"services.{service.name}: {', '.join(sorted(actions))} on the objects of bucket "
+                    f"{resource[len('arn:aws:s3:::') : -2]} (S3 names objects only under their bucket's ARN)",
+                )
+            elif "*" in resource:
                 acknowledge(
                     role,
                     f"IAM5[Resource::{resource}]",

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from config.kinds import store_of
 from config.schema import AppConfig
+from config.services import Service
 from constructs.cache import Cache
 from constructs.database import Database
 from constructs.secure_parameter import SecureParameter, refresh_on_rotation
@@ -67,6 +68,20 @@ class AppSecrets(Construct):
                 ref = config.secret_settings[setting]
                 parameter = SecureParameter(self, setting, name=name, kind=kind, length=ref.length)
             self.parameters[setting] = parameter
+        # A service with its own Redis database (redis_db) reads its redis_url settings from <NAME>_DB<n>.
+        for key, (_setting, number) in config.redis_databases.items():
+            parameter = SecureParameter(
+                self,
+                key,
+                name=config.parameter_name(key),
+                kind="redis_url",
+                source_secret_arn=cache.auth_secret.secret_arn,
+                fields={**redis_fields, "Database": str(number)},
+            )
+            cache.auth_secret.grant_read(parameter.handler)
+            self.parameters[key] = parameter
+            self.kinds = {**self.kinds, key: "redis_url"}
+        self.config = config
         self.rotation_sources = {
             "database": database.app_secret.secret_arn if database.users.rotation_days else None,
             "cache": cache.auth_secret.secret_arn if cache.rotation_days else None,
@@ -75,6 +90,15 @@ class AppSecrets(Construct):
             followers = [p for s, p in self.parameters.items() if store_of(self.kinds[s]) == source]
             if secret_arn is not None:
                 refresh_on_rotation(self, f"{source.capitalize()}Rotated", secret_arn=secret_arn, parameters=followers)
+
+    def of(self, service: Service) -> dict[str, SecureParameter]:
+        """``{setting: parameter}`` ``service`` reads (its own Redis database's for its redis_url settings)."""
+        return {name: self.parameters[key] for name, key in zip(service.secrets, self.keys(service), strict=True)}
+
+    def keys(self, service: Service) -> list[str]:
+        """The parameters (by ``self.parameters`` key) ``service`` reads."""
+        prefix = self.config.parameter_name("")
+        return [self.config.parameter_of(service, name).removeprefix(prefix) for name in service.secrets]
 
     def revision(self, names: Iterable[str]) -> str:
         """A short fingerprint of how the parameters ``names`` are made (kind, source secret, endpoint, scheme ...:

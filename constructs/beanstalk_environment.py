@@ -346,7 +346,7 @@ class BeanstalkEnvironment(Construct):
             # Enhanced health reporting (healthd) and EB's log/bundle buckets; no *FullAccess policy.
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSElasticBeanstalkWebTier")],
         )
-        secrets.grant_read(self.instance_role, web.secrets)  # exactly /<app>/<stage>/<NAME> of the web's secrets
+        secrets.grant_read(self.instance_role, secrets.keys(web))  # exactly /<app>/<stage>/<NAME> of the web's secrets
         grant_permissions(self.instance_role, web)  # the web's own AWS permissions
         image_repository(self, web.image)[0].grant_pull(self.instance_role)
         log_groups = stack.format_arn(
@@ -567,9 +567,9 @@ class BeanstalkEnvironment(Construct):
         ]
         if shared is not None:
             options += self._shared_options(shared)
-            plain = {**runtime_environment(config, web), **secrets.revision_environment(web.secrets)}
+            plain = {**self._runtime_environment(config), **secrets.revision_environment(secrets.keys(web))}
             options += [Option(PLAIN_ENV, name, value) for name, value in plain.items()]
-            options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
+            options += [Option(SECRET_ENV, name, p.parameter_arn) for name, p in secrets.of(web).items()]
             return options
         # Below the app server's keep-alive, as for the ECS ALB (alb-keepalive-502). A shared ALB has its own.
         options.append(Option(LOAD_BALANCER, "IdleTimeout", str(config.load_balancer.idle_timeout_seconds)))
@@ -586,10 +586,15 @@ class BeanstalkEnvironment(Construct):
             ]
         else:
             options.append(Option(LISTENER_DEFAULT, "ListenerEnabled", "true"))
-        plain = {**runtime_environment(config, web), **secrets.revision_environment(web.secrets)}
+        plain = {**self._runtime_environment(config), **secrets.revision_environment(secrets.keys(web))}
         options += [Option(PLAIN_ENV, name, value) for name, value in plain.items()]
-        options += [Option(SECRET_ENV, name, secrets.parameters[name].parameter_arn) for name in web.secrets]
+        options += [Option(SECRET_ENV, name, p.parameter_arn) for name, p in secrets.of(web).items()]
         return options
+
+    def _runtime_environment(self, config: AppConfig) -> dict[str, str]:
+        """The web's runtime values; the services it calls are reached through the shared ALB (config/calls.py)."""
+        host = self.shared.host if self.shared is not None else None
+        return runtime_environment(config, self.service, target="eb", load_balancer_host=host)
 
     def _shared_options(self, shared: SharedLoadBalancer) -> list[Option]:
         """Attach to the stack's ALB and route this service's requests to the environment's default process.

@@ -8,6 +8,8 @@ from typing import Literal
 from aws_cdk import aws_ec2 as ec2, aws_iam as iam, aws_logs as logs
 from constructs import Construct, IConstruct
 
+from config.calls import call_settings, url_setting
+from config.resources import resource_environment
 from config.schema import AppConfig
 from config.services import Service
 
@@ -78,12 +80,21 @@ class ComputeTarget(Construct):
 PORT, WORKERS, KEEP_ALIVE = "PORT", "WEB_CONCURRENCY", "KEEP_ALIVE_SECONDS"
 
 
-def runtime_environment(config: AppConfig, service: Service | None = None) -> dict[str, str]:
+def runtime_environment(
+    config: AppConfig,
+    service: Service | None = None,
+    *,
+    target: TargetKind | None = None,
+    load_balancer_host: str | None = None,
+) -> dict[str, str]:
     """The plain environment a service's container receives: its plain settings plus how it runs.
 
     Every process gets the stage, region, its own name and the DB pool sizes; a web process also its port, its
     server processes and ``KEEP_ALIVE_SECONDS`` (from the same value the ALB idle timeout is checked against,
-    alb-keepalive-502) and its health paths; a worker its concurrency. ``service`` defaults to the web service.
+    alb-keepalive-502) and its health paths; a worker its concurrency; and the settings of the app resources it uses
+    (``UPLOADS_BUCKET``, ``EMAILS_QUEUE_URL`` ...: config/resources.py). ``service`` defaults to the web service.
+    On a ``target``, also the ``<NAME>_URL`` of each web service it calls as reached there (config/calls.py;
+    ``load_balancer_host``: the eb stack's load balancer DNS name, used without a domain).
     """
     service = service or config.web
     plain = config.plain_settings
@@ -110,9 +121,13 @@ def runtime_environment(config: AppConfig, service: Service | None = None) -> di
         )
     else:
         environment["WORKER_CONCURRENCY"] = str(service.server.workers)
+    environment.update(resource_environment(config, service.uses))
+    if target is not None:
+        environment.update(call_settings(config, service, target, load_balancer_host))
     return environment
 
 
 def required_names(config: AppConfig, service: Service) -> set[str]:
-    """Every name the service's container must receive: its settings and its runtime values."""
-    return set(service.settings) | set(runtime_environment(config, service))
+    """Every name the service's container must receive: its settings and its runtime values (call URLs too)."""
+    calls = {url_setting(name) for name in service.calls}
+    return set(service.settings) | set(runtime_environment(config, service)) | calls

@@ -195,7 +195,7 @@ class EksFargateCluster(Construct):
         self.app_role = self.roles[config.web.name]
         self.secret_reader = self.irsa_role("ExternalSecretsRole", namespace=ESO_NAMESPACE, name=ESO_SERVICE_ACCOUNT)
         # External Secrets fills every service's Secret: it reads the union of the services' secrets, nothing else.
-        secrets.grant_read(self.secret_reader, {name for s in config.workloads for name in s.secrets})
+        secrets.grant_read(self.secret_reader, {key for s in config.workloads for key in secrets.keys(s)})
 
         external_secrets = cluster.add_helm_chart(
             "ExternalSecrets",
@@ -269,7 +269,7 @@ class EksFargateCluster(Construct):
         self.rollouts: dict[str, eks.KubernetesObjectValue] = {}
         for service in here:
             role = self.roles[service.name]
-            revision = secrets.revision(service.secrets)
+            revision = secrets.revision(secrets.keys(service))
             chart: cdk8s.Chart
             if service.is_web:
                 web = app_props(

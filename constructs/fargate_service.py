@@ -64,6 +64,7 @@ class FargateService(Construct):
             service=service,
             secrets=secrets,
             log_group=self.log_group,
+            target="ecs",
             health_check=ecs.HealthCheck(
                 # The image is a Python service: python is there even when curl is not.
                 command=["CMD", "python", "-c", f"import urllib.request as u; u.urlopen({probe!r}, timeout=4)"],

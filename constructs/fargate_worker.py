@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jsii
 from aws_cdk import (
+    Duration,
+    aws_applicationautoscaling as appscaling,
     aws_cloudwatch as cw,
     aws_ec2 as ec2,
     aws_ecs as ecs,
@@ -11,11 +13,46 @@ from aws_cdk import (
 )
 from constructs import Construct
 
+from config.resources import queue_name
 from config.schema import AppConfig
 from config.services import Service
 from constructs.app_secrets import AppSecrets
+from constructs.compute_target import TargetKind
 from constructs.fargate_service import service_alarms
 from constructs.service_task import service_task, task_log_group, task_security_group
+
+
+def scale_on_backlog(scaling: ecs.ScalableTaskCount, queue: str, per_task: int, *, name: str) -> None:
+    """Step scaling on the queue's visible messages (as ecs-patterns' QueueProcessingService does): one task more
+    from ``per_task`` waiting, three more from five times that, one fewer when it is empty; CPU scaling stays.
+
+    Its two alarms act on the scaling policy, not the stage topic: they are named ``scaling-<name>-queue-low|high``,
+    outside the stage's ``<app>-<stage>-*`` alarm names that doctor and the deploy workflow's alarm watch read (a
+    backlog is load, not a bad release)."""
+    visible = cw.Metric(
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions_map={"QueueName": queue},
+        statistic="Maximum",
+        period=Duration.minutes(1),
+    )
+    scaling.scale_on_metric(
+        "Queue",
+        metric=visible,
+        scaling_steps=[
+            appscaling.ScalingInterval(upper=0, change=-1),
+            appscaling.ScalingInterval(lower=per_task, change=+1),
+            appscaling.ScalingInterval(lower=per_task * 5, change=+3),
+        ],
+        adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        cooldown=Duration.minutes(2),
+    )
+    policy = scaling.node.find_child("Target").node.find_child("Queue")
+    for alarm, end in (("LowerAlarm", "low"), ("UpperAlarm", "high")):
+        resource = policy.node.find_child(alarm).node.default_child
+        assert isinstance(resource, cw.CfnAlarm)
+        resource.treat_missing_data = "notBreaching"  # a quiet queue (no data) changes nothing
+        resource.alarm_name = f"scaling-{name}-queue-{end}"
 
 
 @jsii.implements(ec2.IConnectable)
@@ -43,12 +80,21 @@ class FargateWorker(Construct):
         secrets: AppSecrets,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
+        target: TargetKind | None = None,
+        load_balancer_host: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         sizing = service.ecs
         self.log_group = task_log_group(self, config)
         self.task_definition = service_task(
-            self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
+            self,
+            "Task",
+            config=config,
+            service=service,
+            secrets=secrets,
+            log_group=self.log_group,
+            target=target,
+            load_balancer_host=load_balancer_host,
         )
         # No ingress at all; HTTPS out to AWS APIs, DB/cache rules from the stack's wiring when it uses them.
         self.security_group = task_security_group(
@@ -70,6 +116,9 @@ class FargateWorker(Construct):
         )
         scaling = self.service.auto_scale_task_count(min_capacity=sizing.min_tasks, max_capacity=sizing.max_tasks)
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=sizing.cpu_target_percent)
+        if service.scale_on_queue is not None:
+            queue, per_task = service.scale_on_queue
+            scale_on_backlog(scaling, queue_name(config, queue), per_task, name=f"{alarm_prefix}-{service.name}")
         self.alarms: list[cw.Alarm] = service_alarms(
             self,
             self.service,

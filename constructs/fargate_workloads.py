@@ -66,6 +66,8 @@ class FargateWorkloads(Construct):
         config / secrets: the stage and its SecureString parameters.
         database / cache: the data stack's stores, wired from this side for the services that use them.
         alarm_topic / alarm_prefix: every alarm's action and name prefix.
+        load_balancer_host: eb: the DNS name of the load balancer its web services answer on (the URLs of the
+            services a worker or job calls, config/calls.py).
 
     Attributes:
         migration: the migration step, or None without ``migrate``; ``protect`` makes resources wait for it.
@@ -86,6 +88,7 @@ class FargateWorkloads(Construct):
         cache: Cache,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
+        load_balancer_host: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.targets: list[ComputeTarget] = []
@@ -97,7 +100,8 @@ class FargateWorkloads(Construct):
             if service.kind == "worker":
                 part = FargateWorker(
                     self, _id(service), cluster=cluster, config=config, service=service, secrets=secrets,
-                    alarm_topic=alarm_topic, alarm_prefix=alarm_prefix,
+                    alarm_topic=alarm_topic, alarm_prefix=alarm_prefix, target=kind,
+                    load_balancer_host=load_balancer_host,
                 )  # fmt: skip
                 units = service.ecs.surge_tasks
                 self._protected.append(part.service)
@@ -105,7 +109,8 @@ class FargateWorkloads(Construct):
             elif service.kind == "job" and service.runs_on(kind):
                 part = ScheduledJob(
                     self, _id(service), cluster=cluster, config=config, service=service, secrets=secrets,
-                    alarm_topic=alarm_topic, alarm_prefix=alarm_prefix,
+                    alarm_topic=alarm_topic, alarm_prefix=alarm_prefix, target=kind,
+                    load_balancer_host=load_balancer_host,
                 )  # fmt: skip
                 units = 1
                 self._protected.append(part.schedule)

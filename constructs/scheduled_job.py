@@ -23,6 +23,7 @@ from config.schema import AppConfig
 from config.services import Service
 from constructs.alarms import GT, GTE, add_alarm
 from constructs.app_secrets import AppSecrets
+from constructs.compute_target import TargetKind
 from constructs.failure_queue import failure_queue
 from constructs.nag import acknowledge
 from constructs.retention import log_group
@@ -55,13 +56,22 @@ class ScheduledJob(Construct):
         secrets: AppSecrets,
         alarm_topic: sns.ITopic,
         alarm_prefix: str,
+        target: TargetKind | None = None,
+        load_balancer_host: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         assert service.schedule is not None, "ScheduledJob runs a job"
         removal = RemovalPolicy.DESTROY
         self.log_group = task_log_group(self, config)
         self.task_definition = service_task(
-            self, "Task", config=config, service=service, secrets=secrets, log_group=self.log_group
+            self,
+            "Task",
+            config=config,
+            service=service,
+            secrets=secrets,
+            log_group=self.log_group,
+            target=target,
+            load_balancer_host=load_balancer_host,
         )
         self.security_group = task_security_group(
             self, cluster.vpc, f"job {service.name}: no inbound; AWS, DB, cache out", service

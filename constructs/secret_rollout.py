@@ -54,7 +54,7 @@ def readers_of(config: AppConfig, target: str) -> dict[str, list[str]]:
     for service in config.workloads:
         if service.kind in ("web", "worker") and service.runs_on(target):
             for setting in service.secrets:
-                readers.setdefault(config.parameter_name(setting), []).append(service.name)
+                readers.setdefault(config.parameter_of(service, setting), []).append(service.name)
     return readers
 
 
@@ -103,7 +103,9 @@ class SecretRollout(Construct):
             eb_readers: dict[str, list[str]] = {}
             for environment in eb_environments:  # each environment reads exactly its service's secrets
                 for setting in environment.service.secrets:
-                    eb_readers.setdefault(config.parameter_name(setting), []).append(environment.environment_name)
+                    eb_readers.setdefault(config.parameter_of(environment.service, setting), []).append(
+                        environment.environment_name
+                    )
             rollout["eb"] = {
                 "readers": eb_readers,
                 # Deferred while a stack of the stage deploys: CloudFormation may be updating the environment.

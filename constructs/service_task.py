@@ -9,7 +9,7 @@ from config.schema import AppConfig
 from config.services import Service
 from constructs.app_permissions import grant_permissions
 from constructs.app_secrets import AppSecrets
-from constructs.compute_target import runtime_environment
+from constructs.compute_target import TargetKind, runtime_environment
 from constructs.image_repository import image_repository
 from constructs.nag import acknowledge
 from constructs.operator_access import acknowledge_exec_logging
@@ -27,11 +27,14 @@ def service_task(
     secrets: AppSecrets,
     log_group: logs.ILogGroup,
     health_check: ecs.HealthCheck | None = None,
+    target: TargetKind | None = None,
+    load_balancer_host: str | None = None,
 ) -> ecs.FargateTaskDefinition:
     """A Fargate task definition ``construct_id`` in ``scope`` running ``service`` in one essential container
     ``app``: its image (ECR pull granted on exactly that repository to the execution role), command, plain
     settings + runtime values, its own secrets only (so the execution role reads exactly those), awslogs to
-    ``log_group`` with the service name as stream prefix, and ``health_check`` (web only)."""
+    ``log_group`` with the service name as stream prefix, and ``health_check`` (web only). ``target`` /
+    ``load_balancer_host``: where it runs, for the URLs of the services it calls (``runtime_environment``)."""
     repository, reference = image_repository(scope, service.image, f"{construct_id}Repository")
     task = ecs.FargateTaskDefinition(scope, construct_id, cpu=service.ecs.cpu, memory_limit_mib=service.ecs.memory_mib)
     task.add_container(
@@ -40,8 +43,11 @@ def service_task(
         essential=True,
         command=list(service.command) if service.command else None,
         port_mappings=[ecs.PortMapping(container_port=service.port)] if service.port else None,
-        environment={**runtime_environment(config, service), **secrets.revision_environment(service.secrets)},
-        secrets={name: ecs.Secret.from_ssm_parameter(secrets.parameters[name].parameter) for name in service.secrets},
+        environment={
+            **runtime_environment(config, service, target=target, load_balancer_host=load_balancer_host),
+            **secrets.revision_environment(secrets.keys(service)),
+        },
+        secrets={name: ecs.Secret.from_ssm_parameter(p.parameter) for name, p in secrets.of(service).items()},
         logging=ecs.LogDrivers.aws_logs(stream_prefix=service.name, log_group=log_group),
         health_check=health_check,
         stop_timeout=Duration.seconds(30),

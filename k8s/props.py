@@ -66,7 +66,7 @@ def service_props(
     """A worker, job or the migrate step as a chart; ``role_arn`` is a CDK token in the stack."""
     assert service.command is not None and service.kind != "web"
     sizing = service.eks
-    environment = runtime_environment(config, service)
+    environment = runtime_environment(config, service, target="eks")
     return ServiceChartProps(
         app=config.app,
         service=service.name,
@@ -85,7 +85,7 @@ def service_props(
         timeout_minutes=service.timeout_minutes,
         retries=service.retries,
         environment=environment,
-        secrets={name: config.parameter_name(name) for name in service.secrets},
+        secrets={name: config.parameter_of(service, name) for name in service.secrets},
         settings_revision=pod_revision(environment, settings_revision),
         secret_store_name=secret_store_name(config),
         progress_deadline_seconds=config.health.deploy_deadline_seconds,
@@ -108,7 +108,7 @@ def app_props(
     web = service or config.web
     health, port, health_port = web.health, web.port, web.health_port
     assert health is not None and port is not None and health_port is not None, f"{web.name} is not a web service"
-    environment = runtime_environment(config, web) if environment is None else environment
+    environment = runtime_environment(config, web, target="eks") if environment is None else environment
     return AppChartProps(
         name=workload_name(config, web),
         namespace=config.eks.namespace,
@@ -132,7 +132,7 @@ def app_props(
         max_replicas=web.eks.max_replicas,
         cpu_target_percent=web.eks.cpu_target_percent,
         environment=dict(environment),
-        secrets={name: config.parameter_name(name) for name in web.secrets},
+        secrets={name: config.parameter_of(web, name) for name in web.secrets},
         settings_revision=pod_revision(environment, settings_revision),
         target_group_arn=target_group_arn,
         region=config.region,

@@ -71,9 +71,12 @@ class ResourceChange:
         return self.action in ("replace", "remove", "retention", "orphan")
 
 
+HOLDS_MESSAGES = ("AWS::SQS::Queue",)  # not in the inventory's stateful list, but its messages go with it
+
+
 def holds_data(resource_type: str) -> bool:
-    """Whether replacing or deleting this type loses data."""
-    return is_stateful(resource_type)
+    """Whether replacing or deleting this type loses data (a queue's messages included)."""
+    return is_stateful(resource_type) or resource_type in HOLDS_MESSAGES
 
 
 def has_fate(resource_type: str) -> bool:

@@ -17,11 +17,13 @@ from report.changes import ResourceChange, diff_resources
 from report.extract import Report
 from report.health import HealthCheck
 from report.intrinsics import as_list, fmt
+from report.resources import AppResource
 from report.routing import Route
 
 SECTIONS = {
     "reachability": "Reachability",
     "routing": "Routing",
+    "resources": "Resources and who may use them",
     "iam": "IAM permissions",
     "secrets": "Secrets and who can read them",
     "alarms": "Alarms",
@@ -256,6 +258,100 @@ def _iam(base: Report, head: Report) -> list[Finding]:
     return sorted(found, key=lambda f: (not f.flags, f.change not in ("added", "new principal"), f.subject, f.detail))
 
 
+VERBS = {
+    "read": "read",
+    "write": "write to",
+    "send": "send to",
+    "consume": "consume from",
+    "publish": "publish to",
+    "send e-mail": "send e-mail from",
+    "other": "do more on",
+}
+
+
+def _may(levels: Iterable[str], short: str) -> str:
+    """``write to uploads``, ``read and write to uploads``."""
+    verbs = [VERBS.get(level, level) for level in levels]
+    return f"{' and '.join(verbs)} {short}"
+
+
+def _resources(base: Report, head: Report, resources: Sequence[ResourceChange]) -> list[Finding]:
+    """App resources in plain words: a new or widened grant (``worker may now write to uploads``), a grant taken
+    away, a resource removed or no longer retained (loud: it holds data), one that would be replaced, and a
+    weaker encryption, versioning or dead-letter queue."""
+
+    def by_name(report: Report) -> dict[tuple[str, str], AppResource]:
+        return {(r.kind, r.name): r for r in report.resources}
+
+    def grants(report: Report) -> dict[tuple[str, str, str], set[str]]:
+        found: dict[tuple[str, str, str], set[str]] = {}
+        for r in report.resources:
+            for g in r.grants:
+                found.setdefault((r.short, g.service, g.stack), set()).update(g.access)
+        return found
+
+    old, new = by_name(base), by_name(head)
+    found: list[Finding] = []
+    replaced = {(c.stack, c.logical_id): c for c in resources if c.action == "replace"}
+    for key in sorted(old.keys() - new.keys()):
+        before = old[key]
+        fate = "it is kept (retained)" if before.retained else "what it holds is deleted"
+        found.append(Finding("resources", "removed", before.title, f"{before.name}: {fate}", ("stateful data",)))
+    for key in sorted(new.keys() - old.keys()):
+        after = new[key]
+        found.append(Finding("resources", "added", after.title, f"{after.name}, {after.retention}"))
+    for key in sorted(old.keys() & new.keys()):
+        before, after = old[key], new[key]
+        change = replaced.get((after.stack, after.logical_id))
+        if change is not None:
+            detail = f"{change.certainty} be replaced ({change.cause}): the new one starts empty; {change.data}"
+            found.append(Finding("resources", "replaced", after.title, detail, ("stateful data",)))
+        if before.retained != after.retained:
+            flags = ("stateful data",) if before.retained else ()
+            found.append(
+                Finding("resources", "retention", after.title, f"{before.retention} → {after.retention}", flags)
+            )
+        for field_name in ("encryption", "protection"):
+            was, now = getattr(before, field_name), getattr(after, field_name)
+            if was != now:
+                weaker = now in ("none", "not versioned") or now.startswith(("not versioned", "no dead-letter"))
+                detail = f"{was or 'none'} → {now or 'none'}"
+                found.append(Finding("resources", "changed", after.title, detail, ("weaker",) if weaker else ()))
+    was, now = grants(base), grants(head)
+    moves: dict[tuple[str, str, str, tuple[str, ...]], list[str]] = {}  # one line for every target alike
+    order = [*VERBS]
+    for short, service, stack in sorted(was.keys() | now.keys()):
+        had, has = was.get((short, service, stack), set()), now.get((short, service, stack), set())
+        gained = tuple(sorted(has - had, key=order.index))
+        lost = tuple(sorted(had - has, key=order.index))
+        if gained:
+            moves.setdefault(("gained", short, service, gained), []).append(stack)
+        if lost:
+            moves.setdefault(("lost", short, service, lost), []).append(stack)
+    for (sign, short, service, levels), stacks in sorted(moves.items()):
+        where = f" (on {', '.join(stacks)})"
+        if sign == "gained":
+            found.append(
+                Finding(
+                    "resources",
+                    "may now",
+                    f"{service} → {short}",
+                    f"{service} may now {_may(levels, short)}{where}",
+                    ("more access",),
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    "resources",
+                    "may no longer",
+                    f"{service} → {short}",
+                    f"{service} may no longer {_may(levels, short)}{where}",
+                )
+            )
+    return sorted(found, key=lambda f: (not f.flags, f.change, f.subject))
+
+
 def _secrets(base: Report, head: Report) -> list[Finding]:
     def uses(report: Report) -> dict[tuple[str, str], str]:
         return {(u.target, u.setting): u.reference for u in report.secrets}
@@ -430,7 +526,8 @@ def review(base: Report, head: Report, base_stacks: Sequence[Stack], head_stacks
     # A stack that leaves the app keeps running: what it allows is not "removed" (it is reported once, loudly).
     left = {change.stack for change in resources if change.action == "orphan"}
     base = _without(base, left)
-    findings = [*_reachability(base, head), *_routing(base, head), *_iam(base, head), *_secrets(base, head)]
+    findings = [*_reachability(base, head), *_routing(base, head), *_resources(base, head, resources)]
+    findings += [*_iam(base, head), *_secrets(base, head)]
     findings += recipes
     findings += [*_alarms(base, head), *_notifications(base_stacks, head_stacks), *_health(base, head)]
     return Review(resources, findings, runtime, other)
@@ -452,4 +549,9 @@ def _without(report: Report, stacks: set[str]) -> Report:
         alarms=[a for a in report.alarms if a.stack not in stacks],
         routes=[r for r in report.routes if r.stack not in stacks],
         iam=[p for p in report.iam if p.stack not in stacks],
+        resources=[
+            replace(r, grants=tuple(g for g in r.grants if g.stack not in stacks))
+            for r in report.resources
+            if r.stack not in stacks
+        ],
     )

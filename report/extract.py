@@ -2,8 +2,8 @@
 
 Every section has its own module of pure functions (templates in, frozen dataclasses out):
 :mod:`report.network`, :mod:`report.secrets`, :mod:`report.health`, :mod:`report.alarms`,
-:mod:`report.iam` and :mod:`report.stateful`. This module adds the per-stack summary, runs them all
-and computes the headline counts. Nothing here touches the file system.
+:mod:`report.iam`, :mod:`report.stateful` and :mod:`report.resources`. This module adds the per-stack summary, runs
+them all and computes the headline counts. Nothing here touches the file system.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from report.health import HealthCheck, extract_health_checks
 from report.iam import Principal, Statement, extract_iam
 from report.network import Edge, extract_reachability
 from report.resolve import Resolver
+from report.resources import AppResource, Grant, extract_resources
 from report.routing import Route, extract_routes, resource_services
 from report.secrets import SecretUse, extract_secrets
 from report.services import ServiceRow, extract_services
@@ -25,7 +26,9 @@ from report.stateful import StatefulResource, extract_stateful
 
 __all__ = [
     "Alarm",
+    "AppResource",
     "Edge",
+    "Grant",
     "HealthCheck",
     "Principal",
     "Report",
@@ -39,6 +42,7 @@ __all__ = [
     "extract_health_checks",
     "extract_iam",
     "extract_reachability",
+    "extract_resources",
     "extract_routes",
     "extract_secrets",
     "extract_stacks",
@@ -72,6 +76,7 @@ class Report:
     stateful: list[StatefulResource]
     services: list[ServiceRow] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    resources: list[AppResource] = field(default_factory=list)
 
 
 def extract_stacks(stacks: Sequence[Stack]) -> list[StackSummary]:
@@ -99,6 +104,7 @@ def build_report(stacks: Sequence[Stack], k8s: Sequence[K8sObject] = ()) -> Repo
         stateful=extract_stateful(stacks),
         services=extract_services(stacks, k8s),
         routes=extract_routes(stacks, resolver),
+        resources=extract_resources(stacks, resolver),
     )
 
 
@@ -125,4 +131,7 @@ def summarize(report: Report) -> dict[str, int]:
         "wildcard_iam_statements": len(wildcard_statements),
         "stateful_resources": len(report.stateful),
     }
+    if report.resources:  # a stage without resources: the counts (and the page) as before
+        counts["app_resources"] = len(report.resources)
+        counts["resource_grants"] = sum(len(resource.grants) for resource in report.resources)
     return counts

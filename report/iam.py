@@ -90,11 +90,15 @@ def attachments(stacks: Sequence[Stack], resolver: Resolver) -> list[Attachment]
     return [found[key] for key in sorted(found)]
 
 
-def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def policy_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The statements of a policy document (a single statement object counts as a list of one)."""
     return [item for item in as_list(document.get("Statement")) if isinstance(item, dict)]
 
 
-def _wildcards(statement: Mapping[str, Any], actions: Sequence[str], resources: Sequence[str]) -> tuple[str, ...]:
+_statements = policy_statements
+
+
+def wildcards(statement: Mapping[str, Any], actions: Sequence[str], resources: Sequence[str]) -> tuple[str, ...]:
     if statement.get("Effect") != "Allow":
         return ()
     flags = [f"action {action}" for action in actions if action == "*" or action.endswith(":*")]
@@ -118,7 +122,7 @@ def _statement(attachment: Attachment, index: int, statement: Mapping[str, Any],
         effect=fmt(statement.get("Effect")),
         actions=actions,
         resources=resources,
-        wildcards=_wildcards(statement, actions, resources),
+        wildcards=wildcards(statement, actions, resources),
     )
 
 

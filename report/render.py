@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 
 from report.alarms import COMPARISONS
-from report.extract import Alarm, Edge, Report, summarize
+from report.extract import Alarm, AppResource, Edge, Report, summarize
 from report.intrinsics import scrub
 from report.routing import DEFAULT, Route, has_rules
 
@@ -71,14 +71,56 @@ def route_label(route: Route) -> str:
     return f"prio {route.priority} · {route.match}" if route.rule else route.match
 
 
-def mermaid(edges: Sequence[Edge], routes: Sequence[Route] = ()) -> list[str]:
+def resource_node(resource: AppResource) -> str:
+    """The diagram node of an app resource: ``bucket shop-staging-uploads-…``."""
+    return f"{resource.kind} {resource.name}"
+
+
+def grant_links(resources: Sequence[AppResource]) -> list[tuple[str, str, str]]:
+    """``(service node, resource node, access)`` for every grant: what the diagram draws as dotted arrows."""
+    return sorted(
+        {
+            (grant.node, resource_node(resource), ", ".join(grant.access))
+            for resource in resources
+            for grant in resource.grants
+            if grant.node
+        }
+    )
+
+
+def call_edges(edges: Sequence[Edge], routes: Sequence[Route]) -> set[tuple[str, str]]:
+    """``(source, destination)`` of the edges that are calls: from one service's security group into a web
+    service's (the group a load balancer forwards into), not from the load balancer itself nor from an address."""
+    web = {route.group for route in routes if route.service and route.group}
+    balancers = {route.load_balancer for route in routes}
+    return {
+        (edge.source, edge.destination)
+        for edge in edges
+        if edge.destination in web
+        and edge.source not in balancers
+        and edge.source != edge.destination
+        and not edge.internet
+        and not _is_address(edge.source)
+    }
+
+
+def mermaid(
+    edges: Sequence[Edge],
+    routes: Sequence[Route] = (),
+    grants: Sequence[tuple[str, str, str]] = (),
+    calls: Iterable[tuple[str, str]] = (),
+) -> list[str]:
     """A Mermaid ``flowchart LR`` of the reachability edges; internet-facing sources are highlighted.
 
     With ``routes`` (a stage with several web services behind one load balancer) every web service is a node of
     its own: a security group that belongs to one service is drawn as that service, and thick arrows from the load
-    balancer to each service carry the route (priority and hosts/paths) that sends requests there.
+    balancer to each service carry the route (priority and hosts/paths) that sends requests there. ``grants``
+    (:func:`grant_links`) add a dotted arrow from each service to each app resource it may use, labelled with the
+    access; the edges in ``calls`` (:func:`call_edges`) are labelled as calls.
     """
     alias = service_nodes(routes)
+    calls = {(alias.get(source, source), alias.get(destination, destination)) for source, destination in calls}
+    grants = [(alias.get(source, source), destination, label) for source, destination, label in grants]
     edges = [
         replace(
             edge, source=alias.get(edge.source, edge.source), destination=alias.get(edge.destination, edge.destination)
@@ -91,6 +133,8 @@ def mermaid(edges: Sequence[Edge], routes: Sequence[Route] = ()) -> list[str]:
     ids: dict[str, str] = {}
     names = {edge.source for edge in edges} | {edge.destination for edge in edges}
     names |= {route.load_balancer for route in routed} | {_service_node(route) for route in routed}
+    names |= {source for source, _, _ in grants}
+    stores = {destination for _, destination, _ in grants}
     for name in sorted(names):
         base = "n_" + (re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "node")
         node_id, suffix = base, 2
@@ -98,15 +142,40 @@ def mermaid(edges: Sequence[Edge], routes: Sequence[Route] = ()) -> list[str]:
             node_id, suffix = f"{base}_{suffix}", suffix + 1
         ids[name] = node_id
     lines = ["```mermaid", "flowchart LR"]
-    lines += [f'  {node_id}["{_label(name)}"]' for name, node_id in ids.items()]
-    links = sorted({(ids[edge.source], _link_label(edge), ids[edge.destination]) for edge in edges})
+    for name in sorted(stores):
+        base = "r_" + (re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "node")
+        node_id, suffix = base, 2
+        while node_id in ids.values():
+            node_id, suffix = f"{base}_{suffix}", suffix + 1
+        ids[name] = node_id
+    lines += [
+        f'  {node_id}[("{_label(name)}")]' if name in stores else f'  {node_id}["{_label(name)}"]'
+        for name, node_id in ids.items()
+    ]
+    links = sorted(
+        {
+            (
+                ids[edge.source],
+                ("calls · " if (edge.source, edge.destination) in calls else "") + _link_label(edge),
+                ids[edge.destination],
+            )
+            for edge in edges
+        }
+    )
     lines += [f'  {source} -->|"{label}"| {destination}' for source, label, destination in links]
     traffic = dict.fromkeys((ids[r.load_balancer], _label(route_label(r)), ids[_service_node(r)]) for r in routed)
     lines += [f'  {source} ==>|"{label}"| {destination}' for source, label, destination in traffic]
+    uses = sorted({(ids[source], _label(label), ids[destination]) for source, destination, label in grants})
+    lines += [f'  {source} -.->|"{label}"| {destination}' for source, label, destination in uses]
     internet = sorted({ids[edge.source] for edge in edges if edge.internet})
     if internet:
         lines += ["  classDef internet fill:#fdd,stroke:#c00", f"  class {','.join(internet)} internet"]
     return [*lines, "```"]
+
+
+def _is_address(name: str) -> bool:
+    """A CIDR or prefix list peer (not a security group)."""
+    return name.endswith(" CIDR") or bool(re.fullmatch(r"[0-9a-fA-F:.]+/\d+|pl-[0-9a-f]+", name))
 
 
 def _label(text: str) -> str:
@@ -131,6 +200,11 @@ def _summary(report: Report) -> list[str]:
         f"- **{counts['iam_principals']}** IAM principals, **{counts['wildcard_iam_statements']}** wildcard statements",
         f"- **{counts['stateful_resources']}** stateful resources",
     ]
+    if "app_resources" in counts:
+        lines.append(
+            f"- **{counts['app_resources']}** buckets, queues, topics and e-mail identities, "
+            f"**{counts['resource_grants']}** grants to services"
+        )
     return lines
 
 
@@ -180,7 +254,9 @@ def _reachability(report: Report) -> list[str]:
     headers = ["Source", "Destination", "Protocol", "Ports", "Rules", "Rule owner stack", "Description", "Flags"]
     lines = table(headers, rows)
     routes = report.routes if has_rules(report.routes) else []
-    return [*lines, "", *mermaid(report.reachability, routes)] if report.reachability else lines
+    calls, grants = call_edges(report.reachability, report.routes), grant_links(report.resources)
+    diagram = mermaid(report.reachability, routes, grants, calls)
+    return [*lines, "", *diagram] if report.reachability or grants else lines
 
 
 def _routing(report: Report) -> list[str]:
@@ -225,6 +301,43 @@ def _services(report: Report) -> list[str]:
         for s in report.services
     )
     return table(["Stack", "Service", "Kind", "Runs as", "Command", "Schedule", "Reaches", "Secrets"], rows)
+
+
+def _resources(report: Report) -> list[str]:
+    """The stage's own buckets, queues, topics and e-mail identities, then who may do what on each."""
+    rows = (
+        [
+            code(r.short),
+            r.kind,
+            code(r.name),
+            plain(r.encryption),
+            plain(r.protection),
+            plain(r.retention),
+            plain(r.stack),
+        ]
+        for r in report.resources
+    )
+    headers = ["Resource", "Kind", "Name", "Encryption", "Versioning / dead-letter queue", "Stack deleted", "Stack"]
+    grants = [
+        [
+            code(r.short),
+            code(g.service),
+            plain(g.stack),
+            ", ".join(f"**{plain(level)}**" for level in g.access),
+            codes(g.actions),
+            plain(", ".join(g.targets)),
+            code(g.role),
+            flags(g.wildcards),
+        ]
+        for r in report.resources
+        for g in r.grants
+    ]
+    grant_headers = ["Resource", "Service", "Target", "Access", "Actions", "On", "Role", "Wildcards"]
+    unused = [code(r.short) for r in report.resources if not r.grants and "dead-letter queue of" not in r.protection]
+    lines = [*table(headers, rows), "", "### Who may do what", "", *table(grant_headers, grants)]
+    if unused:
+        lines += ["", f"No service's role is granted access to: {', '.join(unused)}."]
+    return lines
 
 
 def _secrets(report: Report) -> list[str]:
@@ -365,6 +478,7 @@ def render_markdown(report: Report, nist: Sequence[dict[str, object]] | None = N
     sections = [
         ("Stacks", _stacks),
         ("Services", _services),
+        *([("Resources", _resources)] if report.resources else []),
         *([("Routing", _routing)] if has_rules(report.routes) else []),
         ("Reachability", _reachability),
         ("Secrets", _secrets),
@@ -403,4 +517,6 @@ def render_json(report: Report) -> str:
         "services": [asdict(item) for item in report.services],
         "routes": [{**asdict(item), "match": item.match, "rule": item.rule} for item in report.routes],
     }
+    if report.resources:  # a stage without resources: the same document as before
+        payload["resources"] = [asdict(item) for item in report.resources]
     return scrub(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

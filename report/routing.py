@@ -13,7 +13,8 @@ default action answers 404. This module reads that generically from the template
   health check.
 
 :func:`resource_services` names the web service behind target groups, ECS services and EB environments, so that
-alarms can be listed under their service.
+alarms can be listed under their service; :func:`role_services` names the service that runs as an IAM role (ECS
+task role, Elastic Beanstalk instance role, EKS IRSA role), so that grants can be listed under their service.
 """
 
 from __future__ import annotations
@@ -181,6 +182,83 @@ def resource_services(stacks: Sequence[Stack], resolver: Resolver | None = None)
         for logical_id, properties in stack.of_type("AWS::ElasticBeanstalk::Environment"):
             found[(stack.name, logical_id)] = _eb_service(logical_id, properties, stack)
     return found
+
+
+@dataclass(frozen=True, order=True)
+class RoleUser:
+    """A service that runs as a role: its name, the stack (target) it runs in and its node in the reachability
+    diagram (the security group it has to itself, else ``service <name> (<stack>)``)."""
+
+    service: str
+    stack: str
+    node: str
+
+
+def _environment_service(container: Any) -> str:
+    for item in as_list(container.get("Environment") if isinstance(container, dict) else None):
+        if isinstance(item, dict) and item.get("Name") == "APP_SERVICE":
+            return fmt(item.get("Value"))
+    return ""
+
+
+def _own_group(groups: Any, stack: Stack, resolver: Resolver) -> str:
+    """The label of the one security group a service runs in ("" for none or several)."""
+    items = as_list(groups)
+    if len(items) != 1 or intrinsic(items[0]) is None:
+        return ""
+    return resolver.security_group(items[0], stack)
+
+
+def role_services(stacks: Sequence[Stack], resolver: Resolver | None = None) -> dict[str, tuple[RoleUser, ...]]:
+    """``role key (Stack/construct path) -> the services that run as it``: an ECS task definition's task role (its
+    ``APP_SERVICE``), an Elastic Beanstalk environment's instance profile role, and the IAM role a Kubernetes
+    ServiceAccount is annotated with (``eks.amazonaws.com/role-arn``, the ``APP_SERVICE`` of its manifest)."""
+    resolver = resolver or Resolver(stacks)
+    found: dict[str, set[RoleUser]] = {}
+
+    def add(role: Any, stack: Stack, service: str, group: str) -> None:
+        target = resolver.target(role, stack)
+        if target is None or target.type != "AWS::IAM::Role" or not service:
+            return
+        node = group or f"service {service} ({stack.name})"
+        found.setdefault(target.key, set()).add(RoleUser(service, stack.name, node))
+
+    for stack in stacks:
+        groups: dict[str, Any] = {}
+        for _, properties in stack.of_type("AWS::ECS::Service"):
+            task = resolver.target(properties.get("TaskDefinition"), stack)
+            network = (properties.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
+            if task is not None:
+                groups[task.logical_id] = network.get("SecurityGroups")
+        for logical_id, properties in stack.of_type("AWS::ECS::TaskDefinition"):
+            containers = as_list(properties.get("ContainerDefinitions"))
+            service = next((name for c in containers if (name := _environment_service(c))), "")
+            group = _own_group(groups.get(logical_id), stack, resolver)
+            add(properties.get("TaskRoleArn"), stack, service or construct_path(stack, logical_id), group)
+        for logical_id, properties in stack.of_type("AWS::ElasticBeanstalk::Environment"):
+            options = eb_options(properties)
+            profile = resolver.target(options.get(("aws:autoscaling:launchconfiguration", "IamInstanceProfile")), stack)
+            if profile is None or profile.type != "AWS::IAM::InstanceProfile":
+                continue
+            group = _own_group(options.get(("aws:autoscaling:launchconfiguration", "SecurityGroups")), stack, resolver)
+            for role in as_list(props(profile.definition).get("Roles"))[:1]:
+                add(role, profile.stack, _eb_service(logical_id, properties, stack), group)
+        for _, properties in stack.of_type(EKS_MANIFEST):
+            objects = _manifest_objects(properties.get("Manifest"))
+            services = {
+                fmt((obj.get("data") or {}).get("APP_SERVICE"))
+                for obj in objects
+                if obj.get("kind") == "ConfigMap" and (obj.get("data") or {}).get("APP_SERVICE")
+            }
+            for obj in objects:
+                annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                arn = str(annotations.get("eks.amazonaws.com/role-arn", ""))
+                matched = re.fullmatch(r"\$\{([A-Za-z0-9]+)(\.Arn)?\}", arn)
+                if obj.get("kind") != "ServiceAccount" or matched is None:
+                    continue
+                name = next(iter(services)) if len(services) == 1 else fmt((obj.get("metadata") or {}).get("name"))
+                add({"Ref": matched.group(1)}, stack, name, "")
+    return {key: tuple(sorted(users)) for key, users in sorted(found.items())}
 
 
 def _action(action: Mapping[str, Any], stack: Stack, resolver: Resolver) -> tuple[str, list[Any]]:

@@ -13,6 +13,7 @@ from stacks.eb import EbStack
 from stacks.ecs import EcsStack
 from stacks.eks import EksStack
 from stacks.network import NetworkStack
+from stacks.resources import ResourcesStack
 
 # Target name in the stage file -> its stack and the stack description; each reads config, VPC and data stack.
 TARGET_STACKS: dict[str, tuple[type[EcsStack] | type[EbStack] | type[EksStack], str]] = {
@@ -26,12 +27,13 @@ TARGET_STACKS: dict[str, tuple[type[EcsStack] | type[EbStack] | type[EksStack], 
 class Stacks:
     network: NetworkStack
     data: DataStack
+    resources: ResourcesStack | None = None
     ecs: EcsStack | None = None
     eb: EbStack | None = None
     eks: EksStack | None = None
 
     def all(self) -> list[cdk.Stack]:
-        return [s for s in (self.network, self.data, self.ecs, self.eb, self.eks) if s is not None]
+        return [s for s in (self.network, self.data, self.resources, self.ecs, self.eb, self.eks) if s is not None]
 
 
 def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
@@ -50,6 +52,19 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
         vpc=network.vpc,
         description=f"{config.app} {config.stage}: PostgreSQL, Redis, secrets, alarms (stateful)",
     )
+    # The app's own buckets, queues, topics and SES identities: only when the stage declares some; every target
+    # stack deploys after it (its services' settings and grants name them).
+    resources = (
+        ResourcesStack(
+            app,
+            config.stack_name("resources"),
+            config=config,
+            alarm_topic=data.alarm_topic,
+            description=f"{config.app} {config.stage}: the app's buckets, queues, topics and email identities",
+        )
+        if config.resources
+        else None
+    )
     targets = {
         name: stack_class(
             app,
@@ -62,7 +77,10 @@ def build_stacks(app: cdk.App, config: AppConfig) -> Stacks:
         for name, (stack_class, what) in TARGET_STACKS.items()
         if name in config.targets
     }
-    stacks = Stacks(network=network, data=data, **targets)  # type: ignore[arg-type]
+    for target in targets.values():
+        if resources is not None:
+            target.add_stack_dependency(resources, "its services use the app resources by name")
+    stacks = Stacks(network=network, data=data, resources=resources, **targets)  # type: ignore[arg-type]
     for stack in stacks.all():
         cdk.Tags.of(stack).add("app", config.app)
         cdk.Tags.of(stack).add("stage", config.stage)

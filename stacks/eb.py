@@ -19,6 +19,7 @@ from constructs.compute_target import ComputeTarget
 from constructs.fargate_workloads import wire_to_data
 from constructs.load_balancer import WebLoadBalancer
 from constructs.secret_rollout import SecretRollout
+from constructs.service_calls import allow_calls
 from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
@@ -64,6 +65,7 @@ class EbStack(StageStack):
             endpoint = self.shared_alb.load_balancer.load_balancer_dns_name if shared else None
             self.domain.cname_to(endpoint or self.beanstalk.environment.attr_endpoint_url)
         groups: list[ec2.ISecurityGroup] = []
+        declarations: list[ComputeTarget] = []
         for name, env in self.environments.items():
             service, security_group, role = env.service, env.security_group, env.instance_role
             default = env is self.beanstalk
@@ -81,7 +83,7 @@ class EbStack(StageStack):
                     environment_name=env.environment_name,
                     instance_role=role,
                 )
-            ComputeTarget(
+            declaration = ComputeTarget(
                 self,
                 "Declaration" if default else f"Declaration{pascal(name)}",
                 kind="eb",
@@ -99,6 +101,7 @@ class EbStack(StageStack):
                 load_balancer_group=None,
             )
             groups.append(security_group)
+            declarations.append(declaration)
         security_group, role = self.beanstalk.security_group, self.beanstalk.instance_role
         outputs = {
             "ComputeSecurityGroupId": security_group.security_group_id,
@@ -131,15 +134,23 @@ class EbStack(StageStack):
             if data.operators is not None:
                 data.operators.allow_ecs_exec(self, self.cluster)
             self.workloads = stage_workloads(
-                self, kind="eb", cluster=self.cluster, config=config, data=data, alarm_prefix=f"{prefix}-eb"
+                self,
+                kind="eb",
+                cluster=self.cluster,
+                config=config,
+                data=data,
+                alarm_prefix=f"{prefix}-eb",
+                load_balancer_host=shared.host if shared else self.beanstalk.environment.attr_endpoint_url,
             )
             # Every environment serves a new version only after migrating.
             self.workloads.protect(*(env.environment for env in self.environments.values()))
             groups += [t.security_group for t in self.workloads.targets]
+            declarations += self.workloads.targets
             outputs["TaskClusterName"] = cluster_name = self.cluster.cluster_name
             workers = self.workloads.services
             if data.operators is not None:  # make shell: {worker: ECS service name} in the task cluster
                 outputs["ServiceNames"] = self.to_json_string({n: s.service_name for n, s in workers.items()})
+        allow_calls(declarations, config)  # the callers' way out to the load balancer (config/calls.py)
         SecretRollout(
             self,
             "SecretRollout",

@@ -15,6 +15,7 @@ from constructs.fargate_service import FargateService
 from constructs.fargate_workloads import wire_to_data
 from constructs.load_balancer import WebLoadBalancer
 from constructs.secret_rollout import SecretRollout
+from constructs.service_calls import allow_calls, register_called
 from constructs.stage_domain import StageDomain
 from stacks.data import DataStack
 from stacks.stage_stack import StageStack
@@ -53,6 +54,7 @@ class EcsStack(StageStack):
             self.domain.alias_to(self.load_balancer.load_balancer)
         # One Fargate service per web service; the default one keeps the ids of a one-web stage.
         self.web_services: dict[str, FargateService] = {}
+        declarations: list[ComputeTarget] = []
         for web in config.webs:
             suffix = "" if web.route is None else pascal(web.name)
             service = FargateService(
@@ -68,7 +70,7 @@ class EcsStack(StageStack):
             )
             wire_to_data(service, web, database=data.database, cache=data.cache, where="ECS")
             role = service.task_definition.obtain_execution_role()
-            ComputeTarget(
+            declaration = ComputeTarget(
                 self,
                 f"Declaration{suffix}",
                 kind="ecs",
@@ -81,6 +83,7 @@ class EcsStack(StageStack):
                 compute=[service.task_definition],
                 load_balancer_group=self.load_balancer.security_group,
             )
+            declarations.append(declaration)
             self.web_services[web.name] = service
         self.service = self.web_services[config.web.name]
         role = self.service.task_definition.obtain_execution_role()
@@ -89,6 +92,9 @@ class EcsStack(StageStack):
         )
         for service in self.web_services.values():
             self.workloads.protect(service.service)  # the new version takes traffic only after migrating
+        # Service-to-service calls: each called web service by name in a private namespace, rules from the callers.
+        register_called(self, config, vpc, {n: s.service for n, s in self.web_services.items()})
+        allow_calls([*declarations, *self.workloads.targets], config)
         services = {**{n: s.service for n, s in self.web_services.items()}, **self.workloads.services}
         SecretRollout(
             self,

@@ -12,10 +12,17 @@ from stacks.data import DataStack
 
 
 def stage_workloads(
-    scope: Construct, *, kind: TargetKind, cluster: ecs.ICluster, config: AppConfig, data: DataStack, alarm_prefix: str
+    scope: Construct,
+    *,
+    kind: TargetKind,
+    cluster: ecs.ICluster,
+    config: AppConfig,
+    data: DataStack,
+    alarm_prefix: str,
+    load_balancer_host: str | None = None,
 ) -> FargateWorkloads:
     """``Workloads`` of ``scope``: the stage's Fargate processes for target ``kind`` with the data stack's secrets,
-    database, cache and alarm topic."""
+    database, cache and alarm topic; ``load_balancer_host``: eb, see FargateWorkloads."""
     return FargateWorkloads(
         scope,
         "Workloads",
@@ -27,4 +34,5 @@ def stage_workloads(
         cache=data.cache,
         alarm_topic=data.alarm_topic,
         alarm_prefix=alarm_prefix,
+        load_balancer_host=load_balancer_host,
     )

@@ -132,10 +132,11 @@ def test_deploy_refuses_without_an_assembly_or_past_the_gate(
     assert not run.calls
 
 
-def put_alarm(name: str, state: str) -> None:
+def put_alarm(name: str, state: str, actions: list[str] | None = None) -> None:
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     cloudwatch.put_metric_alarm(
         AlarmName=name,
+        AlarmActions=actions or [],
         MetricName="HTTPCode_Target_5XX_Count",
         Namespace="AWS/ApplicationELB",
         Statistic="Sum",
@@ -164,6 +165,9 @@ def test_verify_fails_when_a_stage_alarm_fires_after_the_deploy_started(
     assert waits == [30, 30]  # three checks over one minute
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("::warning")]
     assert len(warnings) == 1 and "shop-staging-jobs-DeadLetters" in warnings[0] and not output.exists()
+    scaling = "arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:x:resource/ecs/service/c/s:policyName/q"
+    put_alarm("shop-staging-ecs-AlarmHigh-1234", "ALARM", [scaling])  # a scaling alarm: load, not the release
+    assert ci.verify(config, 0, session=session, since=started, sleep=waits.append) == 0
     put_alarm("shop-staging-web-5xx", "ALARM")
     assert ci.verify(config, 1, session=session, since=started, sleep=waits.append) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("::error")]

@@ -597,7 +597,8 @@ def test_multi_web_environments_read_only_their_settings_and_roll_out_on_change(
     stack = multi_web.stacks.eb
     rollout = next(c for c in stack.node.find_all() if type(c).__name__ == "SecretRollout")
     readers = stack.resolve(rollout.readers["eb"]["readers"])  # type: ignore[attr-defined]
-    assert readers["/shop/staging/REDIS_URL"] == [{"Ref": envs["storefront"]}, {"Ref": envs["api"]}]
+    assert readers["/shop/staging/REDIS_URL"] == [{"Ref": envs["storefront"]}]
+    assert readers["/shop/staging/REDIS_URL_DB1"] == [{"Ref": envs["api"]}]  # its own Redis database (redis_db: 1)
     assert readers["/shop/staging/SECRET_KEY"] == [{"Ref": e} for e in envs.values()]
     alarms = {
         r["Properties"]["AlarmName"]

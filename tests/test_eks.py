@@ -608,7 +608,7 @@ def test_multi_web_deployments_follow_their_own_contract_sizing_and_settings(
         # Its own settings only: the ConfigMap is its runtime environment, the ExternalSecret its secrets.
         _, settings = _named(multi_web_template, "ConfigMap", f"{name}-settings")
         assert settings["data"]["PORT"] == str(web.port) and settings["data"]["APP_SERVICE"] == web.name
-        assert set(settings["data"]) - set(runtime_environment(config, web)) == set()
+        assert set(settings["data"]) - set(runtime_environment(config, web, target="eks")) == set()
         _, external = _named(multi_web_template, "ExternalSecret", f"{name}-secrets")
         assert {d["secretKey"] for d in external["spec"]["data"]} == set(web.secrets)
         assert external["spec"]["secretStoreRef"]["name"] == secret_store_name(config)

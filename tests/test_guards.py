@@ -26,6 +26,8 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "MISCONFIGURATIONS.md
 # Synth-layer ids enforced by config validation alone, with the reason no guard over the templates can hold them.
 CONFIG_ONLY = {
     "config-input-unsafe": "a property of the stage file itself, refused by config/loader.py before any construct",
+    "preview-in-prod-account": "compares a preview with another stage file (prod's account): config/previews.py, "
+    "checked by config.load_config before any construct",
 }
 
 

@@ -42,3 +42,19 @@ def test_stateful_logical_ids_are_stable(stage: str, cfn_type: str) -> None:
     s = synthesized(stage)
     found = {k for k, v in s.template(s.stacks.data)["Resources"].items() if v["Type"] == cfn_type}
     assert found == GOLDEN[cfn_type]
+
+
+# The app resources of the services example (resources stack): buckets and queues hold data, so their logical IDs
+# are derived from the resource names and must never move.
+RESOURCES_GOLDEN = {
+    "AWS::S3::Bucket": {"ResourcesAccessLogs6CE8FE01", "ResourcesBucketUploadsA4B10BA0"},
+    "AWS::SQS::Queue": {"ResourcesQueueEmails882E763C", "ResourcesQueueEmailsDeadLettersF7BCE3A1"},
+}
+
+
+@pytest.mark.parametrize("cfn_type", sorted(RESOURCES_GOLDEN))
+def test_app_resource_logical_ids_are_stable(cfn_type: str) -> None:
+    s = synthesized("services")
+    assert s.stacks.resources is not None
+    found = {k for k, v in s.template(s.stacks.resources)["Resources"].items() if v["Type"] == cfn_type}
+    assert found == RESOURCES_GOLDEN[cfn_type]

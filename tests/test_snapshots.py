@@ -33,7 +33,7 @@ def snapshot_json(snapshot):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("stage", [*STAGES, *EXAMPLES])
-@pytest.mark.parametrize("purpose", ["network", "data", "ecs", "eb"])
+@pytest.mark.parametrize("purpose", ["network", "data", "resources", "ecs", "eb"])
 def test_template_snapshot(stage: str, purpose: str, snapshot_json) -> None:  # type: ignore[no-untyped-def]
     s = synthesized(stage)
     stack = getattr(s.stacks, purpose)

@@ -170,6 +170,9 @@ def alarms_in_alarm(config: AppConfig, session: Any) -> list[Firing]:
         for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
             if not str(alarm["AlarmName"]).startswith(prefix) or alarm.get("StateValue") != "ALARM":
                 continue  # the filters are the API's; checked again here
+            actions = [str(a) for a in alarm.get("AlarmActions", [])]
+            if actions and all(":autoscaling:" in a for a in actions):
+                continue  # it scales something (load, not a release's fault)
             since = alarm.get("StateUpdatedTimestamp") or datetime.now(UTC)
             firing.append(Firing(str(alarm["AlarmName"]), str(alarm.get("StateReason", "")), since))
     return firing

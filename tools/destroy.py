@@ -135,7 +135,8 @@ def account_gate(args: argparse.Namespace, aws: ClientSource) -> bool:
 
 def read_deployed(config: AppConfig, aws: ClientSource) -> Deployed:
     cloudformation = aws.client("cloudformation", config.region)
-    order = [*reversed(config.targets), "data", "network"]  # what depends on what: compute, data, network
+    # What depends on what: compute, the app's resources (they use the data stack's alarm topic), data, network.
+    order = [*reversed(config.targets), "resources", "data", "network"]
     stacks: list[Stack] = []
     orphans: list[Stack] = []
     for purpose in [*order, *(t for t in TARGET_PURPOSES if t not in config.targets)]:
@@ -193,6 +194,8 @@ def plan(config: AppConfig, deployed: Deployed) -> list[str]:
         "jobs and migration, schedules, alarms, their log groups",
         "eks": "the EKS cluster with every pod and chart (External Secrets, load balancer controller), its ALB, the "
         "app log group, the secrets key (scheduled for deletion by KMS)",
+        "resources": "the app's buckets (emptied: every object and version is DELETED), queues with their "
+        "messages, topics and e-mail identities",
         "network": "the VPC, its subnets, NAT gateway(s), endpoints and flow logs",
     }
     lines = [f"==> make destroy STAGE={config.stage} deletes, compute first and network last, in {config.region}:"]
@@ -217,7 +220,8 @@ def plan(config: AppConfig, deployed: Deployed) -> list[str]:
         lines.append(
             "    the Secrets Manager secrets (master user, app user, Redis AUTH token), the alarm topic and alarms"
         )
-    missing = [config.stack_name(p) for p in [*config.targets, "data", "network"] if not deployed.get(p)]
+    declared = [*config.targets, *(["resources"] if config.resources else []), "data", "network"]
+    missing = [config.stack_name(p) for p in declared if not deployed.get(p)]
     if missing:
         lines.append(f"  not deployed (nothing to do): {', '.join(missing)}")
     for orphan in deployed.orphans:

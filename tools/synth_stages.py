@@ -14,6 +14,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# A preview stage's name (config/previews.py; not imported: this tool may run for an older checkout without it).
+PREVIEW_NAME = re.compile(r"pr-[1-9][0-9]{0,5}")
 # The same context the CDK CLI adds: construct paths in the metadata (the review names resources by them).
 CLI_CONTEXT = {"aws:cdk:enable-path-metadata": True}
 
@@ -81,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [
         stage
         for stage in stages
-        if not (root / stage).is_file() and not (root / "config" / "stages" / f"{stage}.yaml").is_file()
+        if not (root / stage).is_file()
+        and not (root / "config" / "stages" / f"{stage}.yaml").is_file()
+        and not PREVIEW_NAME.fullmatch(stage)  # a preview stage: config/preview.yaml (config/previews.py)
     ]
     if unknown:
         print(
             f"[config] STAGE: {', '.join(unknown)} — no config/stages/<stage>.yaml; known: {', '.join(stages_of(root))}"
+            ", or a preview pr-<number>"
         )
         return 2
     context = json.loads((root / "cdk.json").read_text(encoding="utf-8")).get("context", {})

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from config.calls import called_ports
 from config.schema import AppConfig
 from constructs.guards.framework import Finding, Tree, compact, port_range
 from constructs.guards.sg_compute_to_rds import POSTGRES_PORT, defined_group, egress_rules
 
 REDIS_PORT = 6379
 HTTPS = 443
+HTTP = 80
+WORLD = "0.0.0.0/0"
 
 
 def _describe(rule: dict[str, Any]) -> str:
@@ -25,7 +28,8 @@ def _describe(rule: dict[str, Any]) -> str:
 
 class EgressBlocked:
     """Compliant: for every ECS / EB compute group the app defines, its egress rules are HTTPS (443) to a CIDR, TCP
-    to a security group on the DB / cache port (the wiring sg-compute-to-rds and redis-sg check), and exactly one
+    to a security group on the DB / cache port (the wiring sg-compute-to-rds and redis-sg check) or on the port of a
+    web service it calls (service-call-blocked; plus port 80 out on EB without a domain), and exactly one
     TCP rule per declared ``(port, CIDR)`` of the service(s) in it.
 
     EKS services are exempt: Fargate pods run in the EKS-managed cluster security group, whose egress is open to
@@ -36,12 +40,17 @@ class EgressBlocked:
 
     def check(self, tree: Tree, config: AppConfig) -> Iterator[Finding]:
         declared: dict[str, set[tuple[int, str]]] = {}
+        called: dict[str, set[int]] = {}  # ports of the web services it calls (service-call-blocked checks whom)
         labels: dict[str, list[str]] = {}
         for target in tree.targets:
             if target.kind == "eks":
                 continue  # the EKS-managed cluster group: open egress, not ours to narrow (see the docstring)
             token = target.security_group.security_group_id
             declared.setdefault(token, set()).update((port, cidr) for port, cidr, _ in target.service.egress)
+            call_ports = set(called_ports(config, target.service).values())
+            called.setdefault(token, set()).update(call_ports)
+            if call_ports and target.kind == "eb" and config.domain is None:
+                declared[token].add((HTTP, WORLD))  # calls through the load balancer over HTTP (config/calls.py)
             labels.setdefault(token, []).append(target.label)
         for token, expected in declared.items():
             group = defined_group(tree, token)
@@ -57,6 +66,9 @@ class EgressBlocked:
                 wiring = ports is None or ports in ((POSTGRES_PORT, POSTGRES_PORT), (REDIS_PORT, REDIS_PORT))
                 if tcp and rule.get("destinationSecurityGroupId") is not None and wiring:
                     continue  # the DB / cache wiring (a token port is the DB endpoint's)
+                to_group = tcp and rule.get("destinationSecurityGroupId") is not None
+                if to_group and ports is not None and ports[0] == ports[1] and ports[0] in called[token]:
+                    continue  # a service call (services.<name>.calls) to a web service's group on its port
                 if tcp and cidr is not None and not isinstance(cidr, str):
                     if wiring:
                         continue  # the VPC's own CIDR (a token) on the DB / cache port: inside the VPC only

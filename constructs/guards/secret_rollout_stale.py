@@ -55,7 +55,7 @@ class SecretRolloutStale:
                 for name, who in (readers or {}).items():
                     listed.setdefault(name, []).extend(who)
             for setting in service.secrets:
-                name = config.parameter_name(setting)
+                name = config.parameter_of(service, setting)
                 if not ids or not any(stack.resolve(i) in listed.get(name, []) for i in ids):
                     yield Finding(
                         self.id,

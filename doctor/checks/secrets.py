@@ -19,7 +19,8 @@ SECRET_ACTION = "secretsmanager:GetSecretValue"
 def parameter_metadata(ctx: Context) -> dict[str, dict[str, Any]]:
     """``{name: describe_parameters entry}`` for the stage's parameter-delivered settings that exist (secrets and
     ``{from: ...}`` parts); values never read."""
-    names = [ctx.config.parameter_name(setting) for setting in ctx.config.parameter_settings]
+    keys = [*ctx.config.parameter_settings, *ctx.config.redis_databases]  # with services' own Redis databases
+    names = [ctx.config.parameter_name(key) for key in keys]
     found: dict[str, dict[str, Any]] = {}
     paginator = ctx.client("ssm").get_paginator("describe_parameters")
     for start in range(0, len(names), 50):  # a filter takes at most 50 values
@@ -159,7 +160,9 @@ def read_permission(ctx: Context) -> list[Finding]:
     found = parameter_metadata(ctx)
     arns = {
         f"arn:{ctx.identity.partition}:ssm:{ctx.region}:{ctx.identity.account}:parameter{name}": name
-        for name in (ctx.config.parameter_name(setting) for setting in ctx.config.parameter_settings)
+        for name in (
+            ctx.config.parameter_name(key) for key in [*ctx.config.parameter_settings, *ctx.config.redis_databases]
+        )
     }
     keys = sorted({str(p["KeyId"]) for p in found.values() if ":key/" in str(p.get("KeyId", ""))})
     data = ctx.stacks.get(ctx.config.stack_name("data"))

@@ -15,7 +15,8 @@ Kinds (parameter Type in brackets):
   ``Host``/``Port``/``Database`` overriding host/port/dbname as for ``database_url`` (host/port/name need no
   ``SecretArn`` when overridden). The user is a parameter because it alternates between two users when the
   secret rotates.
-- ``redis_url`` [SecureString]: ``SecretArn``, ``Host``, ``Port``; ``redis_token`` [SecureString]:
+- ``redis_url`` [SecureString]: ``SecretArn``, ``Host``, ``Port``, optional ``Database`` (0..15, default 0);
+  ``redis_token`` [SecureString]:
   ``SecretArn`` (JSON with ``password``, or the plain token); ``redis_host`` [String]: ``Host``;
   ``redis_port`` [String]: ``Port``.
 
@@ -168,8 +169,11 @@ def _redis_port(props: dict[str, Any]) -> str:
 
 def _redis_url(props: dict[str, Any], sm: Any, sensitive: list[str]) -> str:
     host, port = _required(props, "Host"), _redis_port(props)
+    database = str(props.get("Database") or "0")
+    if not database.isdigit() or int(database) > 15:
+        raise ContractError("secure-parameter-contract", "Database is not a Redis database number 0..15")
     token = _redis_token(props, sm, sensitive)
-    return f"rediss://:{urllib.parse.quote(token, safe='')}@{host}:{port}/0"
+    return f"rediss://:{urllib.parse.quote(token, safe='')}@{host}:{port}/{int(database)}"
 
 
 Composer = Callable[[dict[str, Any], Any, list[str]], str]

@@ -283,6 +283,20 @@ def test_redis_numeric_plain_token_is_used_verbatim(
     assert _value(ssm, "/shop/dev/REDIS_URL")["Value"] == "rediss://:12345678901234567890@h:6379/0"
 
 
+@pytest.mark.parametrize(("database", "ok"), [("1", True), ("15", True), ("16", False), ("x", False)])
+def test_redis_url_of_a_services_own_database_ends_in_its_number(
+    mod: ModuleType, sent: list[dict[str, Any]], ssm: Any, sm: Any, database: str, ok: bool
+) -> None:
+    arn = sm.create_secret(Name="r", SecretString="token")["ARN"]
+    name = "/shop/dev/REDIS_URL_DB1"
+    props = {"Name": name, "Kind": "redis_url", "SecretArn": arn, "Host": "h", "Port": "6379", "Database": database}
+    body = _call(mod, sent, _event("Create", props))
+    if ok:
+        assert body["Status"] == "SUCCESS" and _value(ssm, name)["Value"] == f"rediss://:token@h:6379/{database}"
+    else:
+        assert body["Status"] == "FAILED" and "Redis database number" in body["Reason"]
+
+
 # --- delete, failures, response plumbing ---------------------------------------------------------------------------
 
 

@@ -229,7 +229,7 @@ def test_a_routed_web_chart_has_its_own_names_port_contract_sizing_and_settings(
         binding = _one(objects, "TargetGroupBinding")["spec"]
         assert binding["serviceRef"] == {"name": name, "port": web.port}
         assert binding["targetGroupARN"] == f"{TARGET_GROUP}-{web.name}"
-        assert _one(objects, "ConfigMap")["data"] == runtime_environment(multi_web, web)
+        assert _one(objects, "ConfigMap")["data"] == runtime_environment(multi_web, web, target="eks")
         external = _one(objects, "ExternalSecret")["spec"]
         assert {d["secretKey"] for d in external["data"]} == set(web.secrets)
         # Every ExternalSecret reads through the stage's one ClusterSecretStore.
