@@ -191,7 +191,8 @@ def test_each_web_service_has_its_rule_its_checked_target_group_and_its_service(
     ]
     assert listener["DefaultActions"][0]["Type"] == "fixed-response"
     assert listener["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
-    assert len(of_type(ecs_template, "AWS::ECS::Service")) == 3
+    behind = [p for p in of_type(ecs_template, "AWS::ECS::Service").values() if p.get("LoadBalancers")]
+    assert len(behind) == 3  # one per web service (the example's worker has no load balancer)
     alarms = {p["AlarmName"] for p in of_type(ecs_template, "AWS::CloudWatch::Alarm").values()}
     assert {
         "shop-staging-ecs-api-HTTPCode_Target_5XX_Count",
@@ -204,6 +205,7 @@ def test_each_web_service_deployment_is_gated_by_its_own_alarms(ecs_template: di
     gates = {
         name: sorted(alarms[ref["Ref"]]["AlarmName"] for ref in p["DeploymentConfiguration"]["Alarms"]["AlarmNames"])
         for name, p in of_type(ecs_template, "AWS::ECS::Service").items()
+        if p.get("LoadBalancers")
     }
     api = next(v for k, v in gates.items() if k.startswith("ServiceApi"))
     assert api == ["shop-staging-ecs-api-HTTPCode_Target_5XX_Count", "shop-staging-ecs-api-TargetResponseTime"]

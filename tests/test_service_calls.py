@@ -68,7 +68,7 @@ def test_the_setting_is_the_callee_upper_cased() -> None:
 def test_the_example_resolves_its_calls() -> None:
     config = synthesized("multi-web").config
     calls = {s.name: s.calls for s in config.workloads}
-    assert calls == {"storefront": ("api",), "admin": ("api",), "api": ()}
+    assert calls == {"storefront": ("api",), "admin": ("api",), "api": ("storefront",), "fulfilment": ()}
 
 
 # -- ECS: Cloud Map names, rules from the caller's side ----------------------------------------------------------
@@ -79,14 +79,16 @@ def test_ecs_callers_receive_the_cloud_map_url_and_the_callee_is_registered() ->
     template = s.template(s.stacks.ecs)
     tasks = _resources(template, "AWS::ECS::TaskDefinition")
     urls = {_container_env(t)["APP_SERVICE"]: _container_env(t).get("API_URL") for t in tasks.values()}
-    assert urls == {"storefront": API_ON_ECS, "admin": API_ON_ECS, "api": None}
+    assert urls == {"storefront": API_ON_ECS, "admin": API_ON_ECS, "api": None, "fulfilment": None}
     (namespace,) = _resources(template, "AWS::ServiceDiscovery::PrivateDnsNamespace").values()
     assert namespace["Name"] == "shop-staging.local"
-    (registry,) = _resources(template, "AWS::ServiceDiscovery::Service").values()
-    assert registry["Name"] == "api" and registry["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}]
+    registries = _resources(template, "AWS::ServiceDiscovery::Service").values()
+    assert sorted(r["Name"] for r in registries) == ["api", "storefront"]  # the two that are called
+    assert all(r["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}] for r in registries)
     services = _resources(template, "AWS::ECS::Service")
-    registered = [k for k, p in services.items() if p.get("ServiceRegistries")]
-    assert registered == [k for k in services if k.startswith("ServiceApi")]
+    registered = sorted(k for k, p in services.items() if p.get("ServiceRegistries"))
+    workers = [k for k in services if "Workloads" in k or "Fulfilment" in k]
+    assert len(registered) == 2 and not set(registered) & set(workers)
 
 
 def test_ecs_the_callee_admits_each_caller_on_its_port_only() -> None:
@@ -97,12 +99,15 @@ def test_ecs_the_callee_admits_each_caller_on_its_port_only() -> None:
         p for p in _resources(template, "AWS::EC2::SecurityGroupIngress").values() if "calls" in p["Description"]
     ]
     egress = [p for p in _resources(template, "AWS::EC2::SecurityGroupEgress").values() if "calls" in p["Description"]]
-    assert sorted(p["Description"] for p in ingress) == ["ECS admin calls api", "ECS storefront calls api"]
-    for rule in ingress:
-        assert rule["GroupId"] == api_group and (rule["FromPort"], rule["ToPort"]) == (8080, 8080)
-    for rule in egress:
-        assert rule["DestinationSecurityGroupId"] == api_group and (rule["FromPort"], rule["ToPort"]) == (8080, 8080)
-    assert len(egress) == 2
+    into_api = [p for p in ingress if p["GroupId"] == api_group]
+    assert sorted(p["Description"] for p in into_api) == ["ECS admin calls api", "ECS storefront calls api"]
+    for rule in into_api:
+        assert (rule["FromPort"], rule["ToPort"]) == (8080, 8080)
+    to_api = [p for p in egress if p["DestinationSecurityGroupId"] == api_group]
+    assert len(to_api) == 2 and all((r["FromPort"], r["ToPort"]) == (8080, 8080) for r in to_api)
+    # ... and the other way: the api calls the storefront on its port only
+    (back,) = [p for p in ingress if p["GroupId"] != api_group]
+    assert back["Description"] == "ECS api calls storefront" and (back["FromPort"], back["ToPort"]) == (8000, 8000)
 
 
 # -- EKS: the Kubernetes Service's cluster DNS name ----------------------------------------------------------------

@@ -281,6 +281,7 @@ def test_dist_renders_every_web_service(tmp_path: Path, multi_web: AppConfig) ->
         "secret-store.k8s.yaml",
         "shop-admin.k8s.yaml",
         "shop-api.k8s.yaml",
+        "shop-fulfilment.k8s.yaml",  # the example's worker
     }
     assert "output TargetGroupArn of the shop-staging-eks stack" in files["app.k8s.yaml"]
     assert "output TargetGroupArnApi of the shop-staging-eks stack" in files["shop-api.k8s.yaml"]
