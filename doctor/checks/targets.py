@@ -168,10 +168,16 @@ def environment_clash(ctx: Context) -> list[Finding]:
 
 
 def environment_health(ctx: Context) -> list[Finding]:
-    """eb-env-exists (after deploy): the environment is Ready and Green."""
+    """eb-env-exists (after deploy): each environment (one per web service: ``EnvironmentNames``) is Ready and
+    Green."""
     if "eb" not in ctx.targets:
         return []
-    name = ctx.output("eb", "EnvironmentName")
+    several = ctx.stack("eb").outputs.get("EnvironmentNames")
+    names = list(json.loads(several).values()) if several else [ctx.output("eb", "EnvironmentName")]
+    return [finding for name in names for finding in _environment_health(ctx, name)]
+
+
+def _environment_health(ctx: Context, name: str) -> list[Finding]:
     environment = _environment(ctx, name)
     resource = f"EB {name}"
     if environment is None:

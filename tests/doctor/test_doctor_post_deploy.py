@@ -333,6 +333,24 @@ def test_eb_environment_named_by_the_stack_but_gone_fails(world: World, config: 
     assert finding.verdict is Verdict.FAIL
 
 
+def test_every_eb_environment_of_several_web_services_is_checked(world: World, config: AppConfig) -> None:
+    """One EB environment per web service (EnvironmentNames): a missing one fails, the others are judged."""
+    eb = world.clients.client("elasticbeanstalk", REGION)
+    eb.create_application(ApplicationName="shop")
+    eb.create_environment(
+        ApplicationName="shop",
+        EnvironmentName="shop-dev",
+        SolutionStackName="64bit Amazon Linux 2023 v4.6.0 running Docker",
+    )
+    names = {"storefront": "shop-dev", "api": "shop-dev-api"}
+    world.clients.add_stack("shop-dev-eb", {"EnvironmentName": "shop-dev", "EnvironmentNames": json.dumps(names)})
+    findings = targets.environment_health(make_ctx(world.clients, config, targets=("eb",)))
+    assert [(f.resource, f.verdict) for f in findings] == [
+        ("EB shop-dev", Verdict.WARN),  # moto's environments report Grey
+        ("EB shop-dev-api", Verdict.FAIL),  # named by the stack, not found
+    ]
+
+
 # -- EKS: fargate-profile-namespace / eks-fargate-pod-sg --------------------------------------------------------
 
 
