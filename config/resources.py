@@ -183,7 +183,7 @@ def bucket_name(config: AppConfig, name: str, account: str | None = None) -> str
 
 
 def queue_name(config: AppConfig, name: str) -> str:
-    return f"{config.app}-{config.stage}-{name}"
+    return config.stack_name(name)  # <app>-<stage>-<name>, as topics
 
 
 def dead_letter_queue_name(config: AppConfig, name: str) -> str:
@@ -191,11 +191,11 @@ def dead_letter_queue_name(config: AppConfig, name: str) -> str:
 
 
 def topic_name(config: AppConfig, name: str) -> str:
-    return f"{config.app}-{config.stage}-{name}"
+    return config.stack_name(name)
 
 
 def queue_arn(config: AppConfig, name: str) -> str:
-    return f"arn:aws:sqs:{config.region}:{config.account}:{queue_name(config, name)}"
+    return f"arn:{config.partition}:sqs:{config.region}:{config.account}:{queue_name(config, name)}"
 
 
 def queue_url(config: AppConfig, name: str) -> str:
@@ -203,11 +203,11 @@ def queue_url(config: AppConfig, name: str) -> str:
 
 
 def topic_arn(config: AppConfig, name: str) -> str:
-    return f"arn:aws:sns:{config.region}:{config.account}:{topic_name(config, name)}"
+    return f"arn:{config.partition}:sns:{config.region}:{config.account}:{topic_name(config, name)}"
 
 
 def email_identity_arn(config: AppConfig, domain: str) -> str:
-    return f"arn:aws:ses:{config.region}:{config.account}:identity/{domain}"
+    return f"arn:{config.partition}:ses:{config.region}:{config.account}:identity/{domain}"
 
 
 def resource_setting(config: AppConfig, name: str) -> tuple[str, str]:
@@ -237,7 +237,7 @@ def resource_permissions(
     for name, access in uses:
         kind = declared.get(name)
         if kind == "bucket":
-            arn = f"arn:aws:s3:::{bucket_name(config, name)}"
+            arn = f"arn:{config.partition}:s3:::{bucket_name(config, name)}"
             if access == "read":
                 out += [(BUCKET_LIST, (arn,)), (BUCKET_READ, (f"{arn}/*",))]
             elif access == "write":

@@ -1464,6 +1464,12 @@ class AppConfig(_Model):
         return f"{self.app}-{self.stage}-{purpose}"
 
     @property
+    def partition(self) -> str:
+        """The ARN partition of the stage's region (aws, aws-cn, aws-us-gov), for ARNs written as literals."""
+        region = self.region
+        return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+    @property
     def ci_environment(self) -> str:
         """The GitHub environment whose jobs may deploy this stage (``ci.environment``, default the stage name)."""
         return (self.ci.environment if self.ci else None) or self.stage

@@ -421,6 +421,8 @@ def test_fails_on_a_service_using_a_resource_nothing_builds(full) -> None:
     stacks = build_stacks(app, config)
     assert stacks.resources is not None
     stacks.resources.resources.built.clear()
+    # A focused refusal test: the bad case breaks resources on purpose; cdk-nag's findings on
+    # them would only add noise (the full stage runs with cdk-nag in the module fixtures).
     register_guards(app, config, nag=False)
     from tests.test_guards import refusals
 

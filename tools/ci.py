@@ -38,11 +38,6 @@ FAILED_EVENT = re.compile(r"^(?P<stack>\S+)\s*\|.*?\|\s*(?P<status>(CREATE|UPDAT
 CONSEQUENTIAL = ("Resource creation cancelled", "Resource update cancelled", "cancelled")
 
 
-def partition_of(region: str) -> str:
-    """The ARN partition of a region (aws, aws-cn, aws-us-gov)."""
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
 def plan(stages_dir: Path = STAGES_DIR) -> dict[str, dict[str, Any]]:
     """stage -> {enabled, environment, role_arn, account, region} for every stage file (offline)."""
     result: dict[str, dict[str, Any]] = {}
@@ -58,7 +53,7 @@ def plan(stages_dir: Path = STAGES_DIR) -> dict[str, dict[str, Any]]:
         result[path.stem] = {
             "enabled": True,
             "environment": config.ci_environment,
-            "role_arn": f"arn:{partition_of(config.region)}:iam::{config.account}:role/{config.ci_deploy_role_name}",
+            "role_arn": f"arn:{config.partition}:iam::{config.account}:role/{config.ci_deploy_role_name}",
             "account": config.account,
             "region": config.region,
         }
@@ -151,7 +146,7 @@ def alarms_in_alarm(config: AppConfig, session: Any) -> list[Firing]:
 
     if config.ci is not None and config.account is not None:
         assumed = session.client("sts", region_name=config.region).assume_role(
-            RoleArn=bootstrap_role_arn(config, "lookup", partition_of(config.region)),
+            RoleArn=bootstrap_role_arn(config, "lookup", config.partition),
             RoleSessionName=f"{config.app}-{config.stage}-verify",
         )["Credentials"]
         import boto3

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from config.schema import AppConfig
-from constructs.guards.framework import WORLD, Finding, Tree, port_range
-
-
-def _covers(rule: dict[str, Any], port: int) -> bool:
-    ports = port_range(rule)
-    return ports is None or ports[0] <= port <= ports[1]  # an unresolved port is a token: trust CDK's wiring
+from constructs.guards.framework import WORLD, Finding, Tree, group_admits
 
 
 class AlbToTargetSg:
@@ -30,24 +24,15 @@ class AlbToTargetSg:
             service = target.service
             assert service.port is not None and service.health is not None  # only web targets have an ALB group
             for port in sorted({service.port, service.health.port or service.port}):
-                if not any(
-                    r.raw.get("groupId") == alb
-                    and r.raw.get("destinationSecurityGroupId") == compute
-                    and _covers(r.props, port)
-                    for r in egress
-                ):
+                # An unresolved port is a token: trust CDK's wiring.
+                if not group_admits(egress, group=alb, destination=compute, port=port, unresolved=True):
                     yield Finding(
                         self.id,
                         target.node.path,
                         f"no ALB egress to the {target.label} group on {port}",
                         "register the service in the target group (or load_balancer.connections.allow_to)",
                     )
-                if not any(
-                    r.raw.get("groupId") == compute
-                    and r.raw.get("sourceSecurityGroupId") == alb
-                    and _covers(r.props, port)
-                    for r in ingress
-                ):
+                if not group_admits(ingress, group=compute, source=alb, port=port, unresolved=True):
                     yield Finding(
                         self.id,
                         target.node.path,

@@ -387,6 +387,28 @@ def secret_env(tree: Tree) -> Iterator[SecretRef]:
             yield from reader(resource)
 
 
+def group_admits(
+    rules: Iterable[Resource],
+    *,
+    group: Any,
+    port: int,
+    source: Any = None,
+    destination: Any = None,
+    unresolved: bool = False,
+) -> bool:
+    """Some standalone rule of ``group`` lets ``port`` in from the ``source`` group (ingress rules) or out to the
+    ``destination`` group (egress rules). A rule whose port is a token counts only when ``unresolved``."""
+    peer_key, peer = (
+        ("sourceSecurityGroupId", source) if source is not None else ("destinationSecurityGroupId", destination)
+    )
+    for rule in rules:
+        if rule.raw.get("groupId") == group and rule.raw.get(peer_key) == peer:
+            ports = port_range(rule.props)
+            if unresolved if ports is None else ports[0] <= port <= ports[1]:
+                return True
+    return False
+
+
 def port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
     """The literal (from, to) port range of an SG rule; all traffic is (0, 65535); None when unresolved."""
     protocol = str(rule.get("ipProtocol"))

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from aws_cdk import Stack
 
 from config.calls import called_ports
 from config.schema import AppConfig
 from constructs.compute_target import ComputeTarget
-from constructs.guards.framework import Finding, Tree, port_range
-
-
-def _covers(rule: dict[str, Any], port: int) -> bool:
-    ports = port_range(rule)
-    return ports is not None and ports[0] <= port <= ports[1]
+from constructs.guards.framework import Finding, Tree, group_admits
 
 
 class ServiceCallBlocked:
@@ -43,12 +37,7 @@ class ServiceCallBlocked:
                     )
                 for callee in callees:
                     source, group = caller.security_group.security_group_id, callee.security_group.security_group_id
-                    if not any(
-                        r.raw.get("groupId") == group
-                        and r.raw.get("sourceSecurityGroupId") == source
-                        and _covers(r.props, port)
-                        for r in ingress
-                    ):
+                    if not group_admits(ingress, group=group, source=source, port=port):
                         yield Finding(
                             self.id,
                             callee.node.path,
@@ -56,12 +45,7 @@ class ServiceCallBlocked:
                             "wire calls from the caller's side: constructs/service_calls.py allow_calls (the caller's "
                             "connections.allow_to the callee's group on its port)",
                         )
-                    if not any(
-                        r.raw.get("groupId") == source
-                        and r.raw.get("destinationSecurityGroupId") == group
-                        and _covers(r.props, port)
-                        for r in egress
-                    ):
+                    if not group_admits(egress, group=source, destination=group, port=port):
                         yield Finding(
                             self.id,
                             caller.node.path,
